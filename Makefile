@@ -1,0 +1,64 @@
+# Modelboard. `make run` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test check lint format migrate demo worker beat replay bench-ingest e2e-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: install, migrate, load the demo and serve http://$(HOST):$(PORT) (SQLite, no services)
+run: $(STAMP)
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py demo --if-empty
+	@echo ""
+	@echo "  Modelboard:  http://$(HOST):$(PORT)/"
+	@echo "  API (v3):    http://$(HOST):$(PORT)/api/v3/leaderboard"
+	@echo "  Admin:       http://$(HOST):$(PORT)/admin/  (login: admin / modelboard)"
+	@echo ""
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## test: lint, migration and system checks, then the whole suite
+test: $(STAMP) check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate
+
+demo: $(STAMP)
+	$(BIN)/python manage.py demo --reset
+
+## worker / beat: Celery, with REDIS_URL set
+worker: $(STAMP)
+	$(BIN)/celery -A registry worker -Q default,refresh -l info
+
+beat: $(STAMP)
+	$(BIN)/celery -A registry beat -l info
+
+## replay: serve the demo Hub on :8900 (HF_ENDPOINT=http://127.0.0.1:8900 make ... to use it)
+replay: $(STAMP)
+	$(BIN)/python manage.py hub_replay --demo --port 8900
+
+## bench-ingest: time a 100k-model ingest (set DATABASE_URL for PostgreSQL)
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

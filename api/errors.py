@@ -1,0 +1,65 @@
+"""One error format for the whole API.
+
+    {"error": {"code": "invalid_parameter", "message": "…", "fields": {"limit": ["…"]}}}
+
+`code` is for programs, `message` for people, `fields` (present when input
+was at fault) names each bad parameter. Bad input is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with our machine code, raised from views and selectors' callers."""
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        fields: dict[str, list[str]] | None = None,
+    ):
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.message = message
+        self.fields = fields or {}
+
+
+def invalid_parameter(name: str, problem: str) -> ApiError:
+    return ApiError(
+        code="invalid_parameter",
+        message=f"Invalid value for '{name}': {problem}",
+        fields={name: [problem]},
+    )
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    body: dict = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApiError):
+        return Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", str(exc) or "Not found."), status=404)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        fields = {k: [str(m) for m in v] for k, v in exc.detail.items()}
+        response.data = error_body("invalid_parameter", "The request has invalid fields.", fields)
+    else:
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        detail = getattr(exc, "detail", str(exc))
+        response.data = error_body(code if isinstance(code, str) else "error", str(detail))
+    return response

@@ -1,0 +1,144 @@
+"""The catalog: models on the Hub, who makes them, and who pays for the API."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from .dimensions import LicenseClass, ParamClass
+
+
+class Plan(models.Model):
+    """What a caller may do: limits for the API, exports and webhooks.
+
+    Seeded with free, pro and enterprise; curators edit the figures in the
+    admin. Anonymous callers are on free.
+    """
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=50)
+    rate_limit_per_minute = models.PositiveIntegerField(default=60)
+    max_page_size = models.PositiveIntegerField(default=100)
+    filter_depth = models.PositiveSmallIntegerField(
+        default=3, help_text="How many filters one request may combine."
+    )
+    premium_filters = models.BooleanField(default=False)
+    export_rows = models.PositiveIntegerField(default=1000)
+    webhook_endpoints = models.PositiveSmallIntegerField(default=1)
+    webhook_concurrency = models.PositiveSmallIntegerField(default=1)
+    priority_delivery = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["rate_limit_per_minute", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Organization(models.Model):
+    """A customer: owns API keys, webhook subscriptions and private feeds."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(unique=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="organizations")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Provider(models.Model):
+    """A maker of models as people know it ("Meta"), over one or more Hub authors."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    website = models.URLField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProviderAlias(models.Model):
+    """One Hub author (organization or user) that belongs to a provider."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="aliases")
+    author = models.CharField(max_length=100, help_text="The Hub author, e.g. meta-llama.")
+
+    class Meta:
+        ordering = ["author"]
+        constraints = [
+            models.UniqueConstraint(Lower("author"), name="provider_alias_author_unique_ci"),
+        ]
+        verbose_name_plural = "provider aliases"
+
+    def __str__(self) -> str:
+        return f"{self.author} → {self.provider}"
+
+
+class HubModel(models.Model):
+    """A model repository on the Hub, with its normalized dimensions.
+
+    Metrics over time live in snapshots.Observation; this row holds what
+    describes the model, as last seen.
+    """
+
+    hub_id = models.CharField("Hub id", max_length=200, unique=True)
+    author = models.CharField(max_length=100, db_index=True)
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="models"
+    )
+    pipeline_tag = models.CharField("task", max_length=64, blank=True, db_index=True)
+    library_name = models.CharField("library", max_length=64, blank=True)
+    license = models.CharField(max_length=64, blank=True)
+    license_class = models.CharField(
+        max_length=16, choices=LicenseClass.choices, default=LicenseClass.UNKNOWN, db_index=True
+    )
+    parameters = models.BigIntegerField(null=True, blank=True)
+    param_class = models.CharField(
+        "parameter class",
+        max_length=8,
+        choices=ParamClass.choices,
+        default=ParamClass.UNKNOWN,
+        db_index=True,
+    )
+    hub_tags = models.JSONField(default=list, blank=True)
+    base_models = models.JSONField(
+        default=list, blank=True, help_text="[relation, base model id] pairs from the Hub."
+    )
+    sha = models.CharField(max_length=64, blank=True)
+    last_modified = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField("created on the Hub", null=True, blank=True)
+    private = models.BooleanField(default=False)
+    gated = models.CharField(max_length=16, blank=True)
+    detail_version = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The sha (or last modification) at which the Hub's detail was last fetched.",
+    )
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["hub_id"]
+        verbose_name = "Hub model"
+
+    def __str__(self) -> str:
+        return self.hub_id
+
+    @property
+    def name(self) -> str:
+        return self.hub_id.rsplit("/", 1)[-1]
+
+    @property
+    def hub_url(self) -> str:
+        return f"https://huggingface.co/{self.hub_id}"
+
+    @property
+    def provider_name(self) -> str:
+        """The provider as people know it, else the Hub author."""
+        return self.provider.name if self.provider_id else self.author

@@ -1,0 +1,290 @@
+"""Parse one raw Hub model record (a dict from the Hub's JSON) into a `HubRecord`.
+
+The Hub omits or nulls any field it likes, so missing fields are normal and map
+to None / "" / (). Wrong types are not: they mean the input is not what we think
+it is, and `parse_hub_record` raises `RecordError` naming the field.
+
+Model-card fields (``cardData``) are written by model authors in YAML and are
+read leniently: values of an unexpected type there are ignored, not fatal.
+
+This runs for every record of every snapshot (100k+), so it sticks to plain
+dict lookups and type checks; no regular expressions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+MAX_HUB_ID_LENGTH = 200
+BASE_MODEL_RELATIONS = frozenset({"finetune", "quantized", "adapter", "merge"})
+
+_BASE_MODEL_PREFIX = "base_model:"
+_LICENSE_PREFIX = "license:"
+
+
+class RecordError(ValueError):
+    """A raw Hub record has a field of the wrong type or an impossible value."""
+
+    def __init__(self, field: str, message: str, *, hub_id: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.hub_id = hub_id
+
+
+@dataclass(frozen=True, slots=True)
+class HubRecord:
+    hub_id: str
+    author: str
+    downloads: int | None
+    downloads_all_time: int | None
+    likes: int | None
+    trending_score: float | None
+    last_modified: datetime | None
+    created_at: datetime | None
+    sha: str
+    pipeline_tag: str
+    library_name: str
+    hub_tags: tuple[str, ...]
+    license: str
+    parameters: int | None
+    base_models: tuple[tuple[str, str], ...]
+    private: bool
+    gated: str
+    has_detail: bool
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _count(raw: dict, field: str, label: str | None = None) -> int | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is int:
+        if value >= 0:
+            return value
+    elif kind is float and value.is_integer() and value >= 0:
+        return int(value)
+    raise RecordError(
+        label or field, f"'{label or field}' must be a non-negative integer, got {_show(value)}"
+    )
+
+
+def _text(raw: dict, field: str) -> str:
+    value = raw.get(field)
+    if value is None:
+        return ""
+    if type(value) is not str:
+        raise RecordError(field, f"'{field}' must be a string, got {_show(value)}")
+    return value
+
+
+def parse_hub_datetime(value: object, *, field: str = "datetime") -> datetime | None:
+    """Parse a Hub timestamp such as ``2026-02-27T09:48:22.000Z`` to an aware UTC datetime.
+
+    None and "" give None. Naive timestamps are taken as UTC; timestamps with
+    another offset are converted to UTC. Raises `RecordError` (a ValueError)
+    naming `field` for anything else.
+    """
+    if value is None or value == "":
+        return None
+    if type(value) is str:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise RecordError(
+                field, f"'{field}' must be an ISO-8601 timestamp, got {_show(value)}"
+            ) from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        raise RecordError(field, f"'{field}' must be an ISO-8601 timestamp, got {_show(value)}")
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is UTC:
+        return parsed
+    return parsed.astimezone(UTC)
+
+
+def _trending_score(raw: dict) -> float | None:
+    value = raw.get("trendingScore")
+    if value is None:
+        return None
+    kind = type(value)
+    if (kind is int or kind is float) and math.isfinite(value):
+        return float(value)
+    raise RecordError(
+        "trendingScore", f"'trendingScore' must be a finite number, got {_show(value)}"
+    )
+
+
+def _tags(raw: dict) -> tuple[str, ...]:
+    value = raw.get("tags")
+    if value is None:
+        return ()
+    if type(value) is not list:
+        raise RecordError("tags", f"'tags' must be a list of strings, got {_show(value)}")
+    for tag in value:
+        if type(tag) is not str:
+            raise RecordError("tags", f"'tags' must be a list of strings, got item {_show(tag)}")
+    return tuple(value)
+
+
+def _object(raw: dict, field: str) -> dict | None:
+    value = raw.get(field)
+    if value is None or type(value) is dict:
+        return value
+    raise RecordError(field, f"'{field}' must be an object, got {_show(value)}")
+
+
+def _card_license(card: dict) -> str:
+    value = card.get("license")
+    if type(value) is list:
+        value = next((item for item in value if type(item) is str and item.strip()), None)
+    if type(value) is not str:
+        return ""
+    value = value.strip().lower()
+    if value == "other":
+        # `license: other` comes with a `license_name` (e.g. "qwen", "deepseek")
+        # that says much more than "other" does.
+        name = card.get("license_name")
+        if type(name) is str and name.strip():
+            return name.strip().lower()
+    return value
+
+
+def _card_base_models(card: dict) -> list[str]:
+    value = card.get("base_model")
+    if type(value) is str:
+        value = [value]
+    elif type(value) is not list:
+        return []
+    return [item.strip() for item in value if type(item) is str and item.strip()]
+
+
+def _base_models(
+    tags: tuple[str, ...], card: dict | None, expanded: object
+) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    for tag in tags:
+        if tag.startswith(_BASE_MODEL_PREFIX):
+            rest = tag[11:]
+            relation, sep, base_id = rest.partition(":")
+            if sep:
+                if base_id:
+                    pairs.append((relation, base_id))
+            elif rest:
+                pairs.append(("", rest))
+    if card:
+        pairs.extend(("", base_id) for base_id in _card_base_models(card))
+    # The `baseModels` expand field: {"relation": "finetune", "models": [{"id": ...}]}.
+    if type(expanded) is dict:
+        relation = expanded.get("relation")
+        relation = relation if type(relation) is str else ""
+        for item in expanded.get("models") or ():
+            if type(item) is dict and type(item.get("id")) is str and item["id"]:
+                pairs.append((relation, item["id"]))
+    if not pairs:
+        return ()
+    related = {base_id for relation, base_id in pairs if relation}
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for pair in pairs:
+        if pair in seen or (not pair[0] and pair[1] in related):
+            continue
+        seen.add(pair)
+        result.append(pair)
+    return tuple(result)
+
+
+def _parameters(raw: dict) -> int | None:
+    for field in ("safetensors", "gguf"):
+        block = _object(raw, field)
+        if block is not None:
+            total = _count(block, "total", f"{field}.total")
+            if total is not None:
+                return total
+    return _count(raw, "numParameters")
+
+
+def _gated(raw: dict) -> str:
+    value = raw.get("gated")
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "true"
+    if type(value) is str:
+        value = value.strip().lower()
+        return "" if value == "false" else value
+    raise RecordError("gated", f"'gated' must be false, 'auto' or 'manual', got {_show(value)}")
+
+
+def _hub_id(raw: dict) -> str:
+    value = raw.get("id")
+    if value is None:
+        value = raw.get("modelId")  # older Hub responses
+    if value is None:
+        raise RecordError("id", "'id' is missing")
+    if type(value) is not str:
+        raise RecordError("id", f"'id' must be a string, got {_show(value)}")
+    if not value:
+        raise RecordError("id", "'id' must not be empty")
+    if len(value) > MAX_HUB_ID_LENGTH:
+        raise RecordError("id", f"'id' must be at most {MAX_HUB_ID_LENGTH} characters")
+    if value.split() != [value]:
+        raise RecordError("id", f"'id' must not contain whitespace, got {_show(value)}")
+    return value
+
+
+def parse_hub_record(raw: object) -> HubRecord:
+    """Parse one raw Hub model record; raise `RecordError` if a field has the wrong type."""
+    if type(raw) is not dict:
+        raise RecordError("record", f"a record must be a JSON object, got {type(raw).__name__}")
+    hub_id = _hub_id(raw)
+    try:
+        author = _text(raw, "author")
+        if not author:
+            author = hub_id.partition("/")[0] if "/" in hub_id else ""
+        tags = _tags(raw)
+        card = raw.get("cardData")
+        if card is not None and type(card) is not dict:
+            raise RecordError("cardData", f"'cardData' must be an object, got {_show(card)}")
+        license = _card_license(card) if card else ""
+        if not license:
+            for tag in tags:
+                if tag.startswith(_LICENSE_PREFIX):
+                    license = tag[8:].strip().lower()
+                    break
+        private = raw.get("private")
+        if private is None:
+            private = False
+        elif type(private) is not bool:
+            raise RecordError("private", f"'private' must be a boolean, got {_show(private)}")
+        return HubRecord(
+            hub_id=hub_id,
+            author=author,
+            downloads=_count(raw, "downloads"),
+            downloads_all_time=_count(raw, "downloadsAllTime"),
+            likes=_count(raw, "likes"),
+            trending_score=_trending_score(raw),
+            last_modified=parse_hub_datetime(raw.get("lastModified"), field="lastModified"),
+            created_at=parse_hub_datetime(raw.get("createdAt"), field="createdAt"),
+            sha=_text(raw, "sha"),
+            pipeline_tag=_text(raw, "pipeline_tag"),
+            library_name=_text(raw, "library_name"),
+            hub_tags=tags,
+            license=license,
+            parameters=_parameters(raw),
+            base_models=_base_models(tags, card, raw.get("baseModels")),
+            private=private,
+            gated=_gated(raw),
+            has_detail="cardData" in raw or "safetensors" in raw,
+        )
+    except RecordError as exc:
+        exc.hub_id = hub_id
+        raise

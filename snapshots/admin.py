@@ -1,0 +1,97 @@
+"""Curator screens for snapshots: history is read-only; a refresh can be started."""
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from .models import Lease, Observation, Snapshot
+from .tasks import refresh_snapshot
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "taken_at",
+        "status",
+        "source",
+        "models_seen",
+        "calls",
+        "quota_remaining",
+        "duration_display",
+        "observations_link",
+    )
+    list_filter = ("status", "source")
+    search_fields = ("source_name", "error")
+    date_hierarchy = "taken_at"
+    change_list_template = "admin/snapshots/snapshot/change_list.html"
+
+    def get_urls(self):
+        urls = [
+            path(
+                "refresh/",
+                self.admin_site.admin_view(self.refresh_view),
+                name="snapshots_snapshot_refresh",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def refresh_view(self, request: HttpRequest):
+        changelist = reverse("admin:snapshots_snapshot_changelist")
+        if request.method != "POST" or not request.user.has_perm("snapshots.run_refresh"):
+            messages.error(request, "You may not start a refresh.")
+            return HttpResponseRedirect(changelist)
+        transaction.on_commit(refresh_snapshot.delay)
+        messages.success(
+            request,
+            "Refresh queued. The new snapshot appears here when it completes; "
+            "until then the previous one keeps serving.",
+        )
+        return HttpResponseRedirect(changelist)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["can_refresh"] = request.user.has_perm("snapshots.run_refresh")
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="calls / budget")
+    def calls(self, obj: Snapshot) -> str:
+        budget = obj.call_budget if obj.call_budget is not None else "∞"
+        return f"{obj.calls_used} / {budget}"
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: Snapshot) -> str:
+        d = obj.duration
+        return f"{d.total_seconds():.1f}s" if d is not None else "—"
+
+    @admin.display(description="observations")
+    def observations_link(self, obj: Snapshot) -> str:
+        url = reverse("admin:snapshots_observation_changelist") + f"?snapshot__id__exact={obj.pk}"
+        return format_html('<a href="{}">view</a>', url)
+
+
+@admin.register(Observation)
+class ObservationAdmin(ReadOnlyAdmin):
+    list_display = ("snapshot", "rank", "model", "downloads", "likes", "trending_score")
+    list_select_related = ("snapshot", "model")
+    search_fields = ("model__hub_id",)
+    show_full_result_count = False
+    ordering = ("-snapshot__taken_at", "rank")
+
+
+@admin.register(Lease)
+class LeaseAdmin(ReadOnlyAdmin):
+    list_display = ("name", "holder", "host", "pid", "acquired_at", "expires_at")

@@ -1,0 +1,139 @@
+"""Snapshots of the Hub's metrics, and the observations they hold."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+
+from registry.models import HubModel
+
+
+class SnapshotQuerySet(models.QuerySet):
+    def visible(self) -> SnapshotQuerySet:
+        """Snapshots readers may see: only complete ones (atomic publish)."""
+        return self.filter(status=Snapshot.Status.COMPLETE)
+
+
+class Snapshot(models.Model):
+    """One look at the Hub at one moment.
+
+    A snapshot is written as `running` and becomes `complete` in the same
+    transaction that writes its observations, so readers never see half of
+    one. A run that stops early is kept, with its reason, as `partial` or
+    `failed`, and is never served.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETE = "complete"
+        PARTIAL = "partial"
+        FAILED = "failed"
+
+    class Source(models.TextChoices):
+        HUB = "hub", "Hub refresh"
+        ARCHIVE = "archive", "Archived file"
+        DEMO = "demo", "Demo generator"
+
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUB)
+    source_name = models.CharField(
+        max_length=300, blank=True, help_text="The Hub endpoint, or the archived file's name."
+    )
+    source_digest = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of an imported file; re-imports are no-ops."
+    )
+    taken_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    source_count = models.PositiveIntegerField(
+        default=0, help_text="Records the source returned, duplicates included."
+    )
+    models_seen = models.PositiveIntegerField(default=0)
+    details_fetched = models.PositiveIntegerField(default=0)
+    details_deferred = models.PositiveIntegerField(
+        default=0, help_text="New or changed models whose detail waits for the next refresh."
+    )
+    calls_used = models.PositiveIntegerField(default=0)
+    call_budget = models.PositiveIntegerField(null=True, blank=True)
+    quota_remaining = models.PositiveIntegerField(null=True, blank=True)
+    quota_limit = models.PositiveIntegerField(null=True, blank=True)
+    ttl_seconds = models.PositiveIntegerField(
+        default=3600, help_text="How long this snapshot counts as fresh."
+    )
+    error = models.TextField(blank=True)
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        get_latest_by = "taken_at"
+        permissions = [("run_refresh", "Can start a refresh from the Hub")]
+        indexes = [models.Index(fields=["status", "-taken_at"], name="snapshot_status_taken")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_digest"],
+                condition=~Q(source_digest=""),
+                name="snapshot_source_digest_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.taken_at:%Y-%m-%d %H:%M} UTC ({self.status})"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def is_visible(self) -> bool:
+        return self.status == self.Status.COMPLETE
+
+
+class Observation(models.Model):
+    """One model's metrics in one snapshot."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="observations")
+    model = models.ForeignKey(HubModel, on_delete=models.CASCADE, related_name="observations")
+    rank = models.PositiveIntegerField(
+        null=True, blank=True, help_text="By 30-day downloads, then likes, then id."
+    )
+    downloads = models.BigIntegerField(null=True, blank=True, help_text="Rolling 30 days.")
+    downloads_all_time = models.BigIntegerField(null=True, blank=True)
+    likes = models.IntegerField(null=True, blank=True)
+    trending_score = models.FloatField(null=True, blank=True)
+    last_modified = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "model"], name="observation_unique"),
+        ]
+        indexes = [models.Index(fields=["snapshot", "rank"], name="observation_snapshot_rank")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} @ {self.snapshot_id}"
+
+
+class Lease(models.Model):
+    """A named, expiring lock held in the database (one row per name).
+
+    Claimed with a conditional UPDATE, so two workers never both hold it;
+    renewed while work goes on; taken over once it expires or, on the same
+    host, once its holder's process is gone.
+    """
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=100, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.holder or 'free'})"

@@ -1,0 +1,357 @@
+"""Writes that make snapshots: refresh from the Hub, import from archives, publish."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from registry.archive import ArchiveFile
+from registry.hub import BudgetExhausted, CallBudget, HubClient, HubError, ModelNotFound
+from registry.models import HubModel
+from registry.records import HubRecord, RecordError, parse_hub_record
+
+from .ingest import IN_CHUNK, record_version, snapshot_ingest
+from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
+from .models import Snapshot
+
+logger = logging.getLogger("modelboard.refresh")
+
+REFRESH_LEASE = "refresh"
+
+# Listing pages carry the metrics and what tells us a model changed; the
+# detail call adds what only it has (card data, safetensors parameter count).
+LISTING_EXPAND = (
+    "author",
+    "downloads",
+    "downloadsAllTime",
+    "likes",
+    "trendingScore",
+    "lastModified",
+    "createdAt",
+    "sha",
+    "tags",
+    "pipeline_tag",
+    "library_name",
+    "private",
+    "gated",
+)
+DETAIL_EXPAND = ("cardData", "safetensors", "tags", "sha", "lastModified", "library_name")
+
+
+def snapshot_publish(*, snapshot: Snapshot) -> None:
+    """Make a snapshot visible to readers.
+
+    Call it inside the transaction that wrote the snapshot's observations:
+    the status flips in the same commit, so readers see all of it or none.
+    """
+    now = timezone.now()
+    snapshot.status = Snapshot.Status.COMPLETE
+    snapshot.published_at = now
+    snapshot.finished_at = snapshot.finished_at or now
+    snapshot.save(update_fields=["status", "published_at", "finished_at"])
+
+
+# --- Import ---------------------------------------------------------------
+
+
+def snapshot_record(
+    *,
+    source: str,
+    source_name: str,
+    taken_at: datetime,
+    records: Sequence[HubRecord],
+    digest: str = "",
+) -> Snapshot:
+    """Write records taken at `taken_at` as one complete snapshot, atomically.
+
+    For sources that hand over a whole snapshot at once (archives, the demo):
+    the snapshot row, the catalog, the observations and the publish commit
+    together or not at all.
+    """
+    started = timezone.now()
+    with transaction.atomic():
+        snapshot = Snapshot.objects.create(
+            status=Snapshot.Status.RUNNING,
+            source=source,
+            source_name=source_name[:300],
+            source_digest=digest,
+            taken_at=taken_at,
+            started_at=started,
+            source_count=len(records),
+            ttl_seconds=settings.REFRESH_EVERY_MINUTES * 60,
+        )
+        result = snapshot_ingest(snapshot=snapshot, records=records, seen_at=taken_at)
+        snapshot.models_seen = result.models_seen
+        snapshot.finished_at = timezone.now()
+        snapshot.save(update_fields=["models_seen", "finished_at"])
+        snapshot_publish(snapshot=snapshot)
+    return snapshot
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    snapshot: Snapshot
+    created: bool
+
+
+def snapshot_import(
+    *, archive: ArchiveFile, records: Sequence[HubRecord], taken_at: datetime
+) -> ImportOutcome:
+    """Import one validated archive file as a complete snapshot.
+
+    Idempotent: a file already imported (the same bytes) returns its snapshot
+    and writes nothing.
+    """
+    existing = Snapshot.objects.filter(source_digest=archive.digest).first()
+    if existing is not None:
+        return ImportOutcome(snapshot=existing, created=False)
+    try:
+        snapshot = snapshot_record(
+            source=Snapshot.Source.ARCHIVE,
+            source_name=archive.path.name,
+            taken_at=taken_at,
+            records=records,
+            digest=archive.digest,
+        )
+    except IntegrityError:
+        # Imported concurrently by someone else since we looked.
+        existing = Snapshot.objects.filter(source_digest=archive.digest).first()
+        if existing is None:
+            raise
+        return ImportOutcome(snapshot=existing, created=False)
+    return ImportOutcome(snapshot=snapshot, created=True)
+
+
+# --- Refresh --------------------------------------------------------------
+
+
+class RefreshInProgress(Exception):
+    """Another refresh holds the lease."""
+
+
+@dataclass
+class RefreshProgress:
+    """What a running refresh reports after each page and each detail batch."""
+
+    phase: str  # "listing" | "details" | "writing"
+    models: int
+    calls_used: int
+    details_total: int = 0
+    details_done: int = 0
+
+
+def hub_client_from_settings(*, budget: CallBudget) -> HubClient:
+    return HubClient(
+        endpoint=settings.HF_ENDPOINT,
+        token=settings.HF_TOKEN or None,
+        budget=budget,
+        timeout=(settings.HUB_TIMEOUT_CONNECT, settings.HUB_TIMEOUT_READ),
+        max_retries=settings.HUB_MAX_RETRIES,
+        max_wait=settings.HUB_MAX_WAIT_SECONDS,
+    )
+
+
+def _abandon_stale_runs(*, now: datetime) -> int:
+    """Runs left `running` by a worker that died: record them as failed."""
+    return Snapshot.objects.filter(
+        source=Snapshot.Source.HUB, status=Snapshot.Status.RUNNING
+    ).update(
+        status=Snapshot.Status.FAILED,
+        finished_at=now,
+        error="abandoned: the run stopped without finishing (its worker died or was killed)",
+    )
+
+
+def _detail_versions(hub_ids: list[str]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for start in range(0, len(hub_ids), IN_CHUNK):
+        chunk = hub_ids[start : start + IN_CHUNK]
+        versions.update(
+            HubModel.objects.filter(hub_id__in=chunk).values_list("hub_id", "detail_version")
+        )
+    return versions
+
+
+def snapshot_refresh(
+    *,
+    client: HubClient | None = None,
+    call_budget: int | None = None,
+    max_models: int | None = None,
+    page_size: int | None = None,
+    sort: str | None = None,
+    on_progress: Callable[[RefreshProgress], None] | None = None,
+) -> Snapshot:
+    """Take a snapshot of the Hub and publish it if it completes.
+
+    Pages through the listing under a call budget, fetches detail only for
+    models that are new or changed since their last detail, then writes and
+    publishes everything in one transaction. Running out of budget while
+    listing leaves the snapshot `partial`, and a Hub that keeps failing leaves
+    it `failed`; either way the previous complete snapshot keeps serving.
+    Running out while fetching details defers the rest to the next refresh.
+    Raises RefreshInProgress if another refresh holds the lease.
+    """
+    budget_limit = settings.REFRESH_CALL_BUDGET if call_budget is None else call_budget
+    budget = CallBudget(budget_limit)
+    if client is None:
+        client = hub_client_from_settings(budget=budget)
+    else:
+        client.budget = budget
+    try:
+        lease = lease_acquire(name=REFRESH_LEASE, ttl_seconds=settings.REFRESH_LEASE_SECONDS)
+    except LeaseHeld as exc:
+        raise RefreshInProgress(str(exc)) from exc
+
+    started_clock = time.monotonic()
+    snapshot: Snapshot | None = None
+    try:
+        now = timezone.now()
+        abandoned = _abandon_stale_runs(now=now)
+        if abandoned:
+            logger.warning("marked %d abandoned refresh run(s) as failed", abandoned)
+        snapshot = Snapshot.objects.create(
+            status=Snapshot.Status.RUNNING,
+            source=Snapshot.Source.HUB,
+            source_name=client.endpoint,
+            taken_at=now,
+            started_at=now,
+            call_budget=budget_limit,
+            ttl_seconds=settings.REFRESH_EVERY_MINUTES * 60,
+        )
+        _run_refresh(
+            snapshot=snapshot,
+            client=client,
+            lease=lease,
+            max_models=settings.REFRESH_MAX_MODELS if max_models is None else max_models,
+            page_size=page_size or settings.REFRESH_PAGE_SIZE,
+            sort=sort or settings.REFRESH_SORT,
+            on_progress=on_progress or (lambda progress: None),
+        )
+    except BudgetExhausted as exc:
+        _close_run(snapshot, client, Snapshot.Status.PARTIAL, f"call budget exhausted: {exc}")
+    except (HubError, LeaseLost) as exc:
+        _close_run(snapshot, client, Snapshot.Status.FAILED, f"{type(exc).__name__}: {exc}")
+    except BaseException as exc:
+        _close_run(snapshot, client, Snapshot.Status.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        lease_release(token=lease)
+    assert snapshot is not None
+    logger.info(
+        "refresh #%s %s: %d models, %d calls, %.1fs",
+        snapshot.pk,
+        snapshot.status,
+        snapshot.models_seen,
+        snapshot.calls_used,
+        time.monotonic() - started_clock,
+    )
+    return snapshot
+
+
+def _close_run(snapshot: Snapshot | None, client: HubClient, status: str, error: str) -> None:
+    if snapshot is None:
+        return
+    logger.warning("refresh #%s %s: %s", snapshot.pk, status, error)
+    snapshot.status = status
+    snapshot.error = error[:2000]
+    snapshot.finished_at = timezone.now()
+    _record_calls(snapshot, client)
+    snapshot.save(
+        update_fields=[
+            "status",
+            "error",
+            "finished_at",
+            "calls_used",
+            "quota_remaining",
+            "quota_limit",
+            "models_seen",
+            "source_count",
+        ]
+    )
+
+
+def _record_calls(snapshot: Snapshot, client: HubClient) -> None:
+    snapshot.calls_used = client.calls_made
+    limits = client.last_ratelimit
+    if limits is not None:
+        snapshot.quota_remaining = limits.remaining
+        snapshot.quota_limit = limits.limit
+
+
+def _run_refresh(
+    *,
+    snapshot: Snapshot,
+    client: HubClient,
+    lease,
+    max_models: int,
+    page_size: int,
+    sort: str,
+    on_progress: Callable[[RefreshProgress], None],
+) -> None:
+    raw_by_id: dict[str, dict] = {}
+    records: dict[str, HubRecord] = {}
+    skipped = 0
+    for page in client.iter_model_pages(
+        sort=sort, limit=min(page_size, max_models), expand=LISTING_EXPAND, max_models=max_models
+    ):
+        lease_renew(token=lease)
+        for raw in page.records:
+            snapshot.source_count += 1
+            try:
+                record = parse_hub_record(raw)
+            except RecordError as exc:
+                skipped += 1
+                logger.warning("skipping a malformed Hub record: %s", exc)
+                continue
+            raw_by_id[record.hub_id] = raw
+            records[record.hub_id] = record
+        snapshot.models_seen = len(records)
+        on_progress(RefreshProgress("listing", len(records), client.calls_made))
+
+    versions = _detail_versions(list(records))
+    stale = [r.hub_id for r in records.values() if versions.get(r.hub_id) != record_version(r)]
+    fetched = 0
+    for position, hub_id in enumerate(stale):
+        try:
+            detail = client.model_info(hub_id, expand=DETAIL_EXPAND)
+        except BudgetExhausted:
+            break
+        except ModelNotFound:
+            continue  # gone between the listing and now: keep what the listing said
+        except HubError as exc:
+            logger.warning("detail for %s failed, deferring the rest: %s", hub_id, exc)
+            break
+        try:
+            records[hub_id] = parse_hub_record({**raw_by_id[hub_id], **detail})
+        except RecordError as exc:
+            logger.warning("skipping malformed detail for %s: %s", hub_id, exc)
+            continue
+        fetched += 1
+        if position % 25 == 24:
+            lease_renew(token=lease)
+            on_progress(
+                RefreshProgress("details", len(records), client.calls_made, len(stale), fetched)
+            )
+    snapshot.details_fetched = fetched
+    snapshot.details_deferred = len(stale) - fetched
+    on_progress(RefreshProgress("writing", len(records), client.calls_made, len(stale), fetched))
+
+    lease_renew(token=lease)
+    with transaction.atomic():
+        result = snapshot_ingest(
+            snapshot=snapshot, records=records.values(), seen_at=snapshot.taken_at
+        )
+        snapshot.models_seen = result.models_seen
+        snapshot.finished_at = timezone.now()
+        _record_calls(snapshot, client)
+        if skipped:
+            snapshot.error = f"{skipped} malformed record(s) skipped"
+        snapshot.save()
+        snapshot_publish(snapshot=snapshot)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "snapshots"
+
+urlpatterns = [
+    path("", views.leaderboard, name="leaderboard"),
+    path("models/<path:hub_id>", views.model_detail, name="model"),
+]
