@@ -1,6 +1,7 @@
 """Curator screens for the catalog."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 
 from .models import HubModel, Organization, Plan, Provider, ProviderAlias
@@ -44,6 +45,7 @@ class ProviderAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "aliases__author")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [ProviderAliasInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         return (

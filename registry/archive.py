@@ -75,9 +75,7 @@ def _parse_taken_at(path: Path, key: str, value: object) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ArchiveError(
-            path, f"'{key}' must be an ISO-8601 timestamp, got {value!r}"
-        ) from None
+        raise ArchiveError(path, f"'{key}' must be an ISO-8601 timestamp, got {value!r}") from None
     # Keep the file's own offset (DESIGN.md); only naive times are assumed UTC.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 

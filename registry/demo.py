@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
 HISTORY_DAYS = 29  # simulated days before the window, so day 0 has a full 30-day sum
+_LONG_AGO = datetime(2022, 3, 1, tzinfo=UTC)  # earliest creation time of the long tail
 
 # kind: (pipeline_tag, library_name, extra tags)
 _KINDS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
@@ -58,125 +59,112 @@ _KINDS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "tts": ("text-to-speech", None, ("text-to-speech",)),
 }
 
-# Official releases: (org, name, kind, arch tag, parameters, license, median daily
-# downloads, extras). "other:<name>" is `license: other` with a `license_name`.
-# extras: gated, base=(relation, id), new=True (released during the window), library.
-_CURATED: tuple[tuple, ...] = (
-    ("meta-llama", "Llama-3.1-8B", "llm", "llama", 8030261248, "llama3.1", 150_000,
-     {"gated": "manual"}),
-    ("meta-llama", "Llama-3.1-8B-Instruct", "llm", "llama", 8030261248, "llama3.1", 400_000,
-     {"gated": "manual", "base": ("finetune", "meta-llama/Llama-3.1-8B")}),
-    ("meta-llama", "Llama-3.1-70B-Instruct", "llm", "llama", 70553706496, "llama3.1", 40_000,
-     {"gated": "manual"}),
-    ("meta-llama", "Llama-3.2-1B-Instruct", "llm", "llama", 1235814400, "llama3.2", 200_000,
-     {"gated": "manual"}),
-    ("meta-llama", "Llama-3.2-3B-Instruct", "llm", "llama", 3212749824, "llama3.2", 150_000,
-     {"gated": "manual"}),
-    ("meta-llama", "Llama-3.2-11B-Vision-Instruct", "vlm", "mllama", 10670220835, "llama3.2",
-     30_000, {"gated": "manual"}),
-    ("meta-llama", "Llama-3.3-70B-Instruct", "llm", "llama", 70553706496, "llama3.3", 60_000,
-     {"gated": "manual"}),
-    ("meta-llama", "Llama-4-Scout-17B-16E-Instruct", "vlm", "llama4", 108641793536, "llama4",
-     30_000, {"gated": "manual"}),
-    ("meta-llama", "Meta-Llama-3-8B-Instruct", "llm", "llama", 8030261248, "llama3", 100_000,
-     {"gated": "manual"}),
-    ("Qwen", "Qwen2.5-0.5B-Instruct", "llm", "qwen2", 494032768, "apache-2.0", 150_000, {}),
-    ("Qwen", "Qwen2.5-1.5B-Instruct", "llm", "qwen2", 1543714304, "apache-2.0", 120_000, {}),
-    ("Qwen", "Qwen2.5-7B-Instruct", "llm", "qwen2", 7615616512, "apache-2.0", 250_000, {}),
-    ("Qwen", "Qwen2.5-Math-7B", "llm", "qwen2", 7615616512, "apache-2.0", 20_000, {}),
-    ("Qwen", "Qwen2.5-72B-Instruct", "llm", "qwen2", 72706203648, "other:qwen", 20_000, {}),
-    ("Qwen", "Qwen2.5-Coder-32B-Instruct", "llm", "qwen2", 32763876352, "apache-2.0", 30_000, {}),
-    ("Qwen", "Qwen2.5-VL-7B-Instruct", "vlm", "qwen2_5_vl", 8292166656, "apache-2.0", 120_000,
-     {}),
-    ("Qwen", "Qwen3-8B", "llm", "qwen3", 8190735360, "apache-2.0", 200_000, {}),
-    ("Qwen", "Qwen3-32B", "llm", "qwen3", 32762123264, "apache-2.0", 60_000, {}),
-    ("Qwen", "Qwen3-235B-A22B", "llm", "qwen3_moe", 235093634560, "apache-2.0", 25_000, {}),
-    ("Qwen", "Qwen3-Embedding-0.6B", "embedding", "qwen3", 595776512, "apache-2.0", 80_000, {}),
-    ("Qwen", "Qwen3.5-9B", "llm", "qwen3_5", 9653104368, "apache-2.0", 180_000, {"new": True}),
-    ("mistralai", "Mistral-7B-Instruct-v0.3", "llm", "mistral", 7248023552, "apache-2.0",
-     150_000, {}),
-    ("mistralai", "Mixtral-8x7B-Instruct-v0.1", "llm", "mixtral", 46702792704, "apache-2.0",
-     30_000, {}),
-    ("mistralai", "Mistral-Nemo-Instruct-2407", "llm", "mistral", 12247782400, "apache-2.0",
-     60_000, {}),
-    ("mistralai", "Mistral-Small-24B-Instruct-2501", "llm", "mistral", 23572403200,
-     "apache-2.0", 40_000, {}),
-    ("mistralai", "Ministral-8B-Instruct-2410", "llm", "mistral", 8019808256, "other:mrl",
-     15_000, {"gated": "auto"}),
-    ("google", "gemma-2-2b-it", "llm", "gemma2", 2614341888, "gemma", 90_000, {"gated": "auto"}),
-    ("google", "gemma-2-9b-it", "llm", "gemma2", 9241705984, "gemma", 50_000, {"gated": "auto"}),
-    ("google", "gemma-3-4b-it", "vlm", "gemma3", 4300079472, "gemma", 120_000, {"gated": "auto"}),
-    ("google", "gemma-3-27b-it", "vlm", "gemma3", 27432406640, "gemma", 70_000,
-     {"gated": "auto"}),
-    ("google", "gemma-4-12b-it", "vlm", "gemma4", 12187325040, "gemma", 150_000,
-     {"gated": "auto", "new": True}),
-    ("google", "vit-base-patch16-224", "vision", "vit", 86567656, "apache-2.0", 300_000, {}),
-    ("google", "siglip-so400m-patch14-384", "clip", "siglip", 877960944, "apache-2.0", 150_000,
-     {}),
-    ("google-bert", "bert-base-uncased", "encoder", "bert", 110106428, "apache-2.0", 1_500_000,
-     {}),
-    ("google-t5", "t5-small", "seq2seq", "t5", 60506624, "apache-2.0", 400_000, {}),
-    ("microsoft", "Phi-3-mini-4k-instruct", "llm", "phi3", 3821079552, "mit", 100_000, {}),
-    ("microsoft", "phi-4", "llm", "phi3", 14659507200, "mit", 60_000, {}),
-    ("microsoft", "Phi-3.5-vision-instruct", "vlm", "phi3_v", 4146621440, "mit", 30_000, {}),
-    ("microsoft", "deberta-v3-base", "encoder", "deberta-v2", 184422913, "mit", 200_000, {}),
-    ("microsoft", "Florence-2-large", "vlm", "florence2", 776720384, "mit", 100_000, {}),
-    ("deepseek-ai", "DeepSeek-V3", "llm", "deepseek_v3", 684531386000, "other:deepseek", 60_000,
-     {}),
-    ("deepseek-ai", "DeepSeek-R1", "llm", "deepseek_v3", 684531386000, "mit", 150_000,
-     {"base": ("finetune", "deepseek-ai/DeepSeek-V3")}),
-    ("deepseek-ai", "DeepSeek-R1-Distill-Qwen-7B", "llm", "qwen2", 7615616512, "mit", 100_000,
-     {"base": ("finetune", "Qwen/Qwen2.5-Math-7B")}),
-    ("deepseek-ai", "DeepSeek-R1-Distill-Llama-8B", "llm", "llama", 8030261248, "mit", 60_000,
-     {"base": ("finetune", "meta-llama/Llama-3.1-8B")}),
-    ("stabilityai", "stable-diffusion-xl-base-1.0", "diffusion", "StableDiffusionXLPipeline",
-     None, "openrail++", 300_000, {}),
-    ("stabilityai", "stable-diffusion-3.5-large", "diffusion", "StableDiffusion3Pipeline", None,
-     "other:stabilityai-ai-community", 60_000, {"gated": "auto"}),
-    ("stabilityai", "sdxl-turbo", "diffusion", "StableDiffusionXLPipeline", None,
-     "other:sai-nc-community", 50_000, {}),
-    ("CompVis", "stable-diffusion-v1-4", "diffusion", "StableDiffusionPipeline", None,
-     "creativeml-openrail-m", 80_000, {}),
-    ("black-forest-labs", "FLUX.1-dev", "diffusion", "FluxPipeline", 11901408320,
-     "other:flux-1-dev-non-commercial-license", 200_000, {"gated": "auto"}),
-    ("black-forest-labs", "FLUX.1-schnell", "diffusion", "FluxPipeline", 11901408320,
-     "apache-2.0", 80_000, {}),
-    ("openai", "whisper-large-v3", "asr", "whisper", 1543490560, "apache-2.0", 500_000, {}),
-    ("openai", "whisper-small", "asr", "whisper", 241734912, "apache-2.0", 300_000, {}),
-    ("openai", "clip-vit-large-patch14", "clip", "clip", 427616513, None, 1_500_000, {}),
-    ("openai", "gpt-oss-20b", "llm", "gpt_oss", 21511953984, "apache-2.0", 400_000, {}),
-    ("openai", "gpt-oss-120b", "llm", "gpt_oss", 120412337472, "apache-2.0", 150_000, {}),
-    ("sentence-transformers", "all-MiniLM-L6-v2", "embedding", "bert", 22713216, "apache-2.0",
-     3_000_000, {}),
-    ("sentence-transformers", "all-mpnet-base-v2", "embedding", "mpnet", 109486978,
-     "apache-2.0", 800_000, {}),
-    ("sentence-transformers", "paraphrase-multilingual-MiniLM-L12-v2", "embedding", "bert",
-     117653760, "apache-2.0", 400_000, {}),
-    ("BAAI", "bge-m3", "embedding", "xlm-roberta", 567754752, "mit", 500_000, {}),
-    ("BAAI", "bge-large-en-v1.5", "embedding", "bert", 335141888, "mit", 300_000, {}),
-    ("BAAI", "bge-reranker-v2-m3", "reranker", "xlm-roberta", 567755777, "apache-2.0", 200_000,
-     {}),
-    ("nvidia", "Llama-3.1-Nemotron-70B-Instruct-HF", "llm", "llama", 70553706496, "llama3.1",
-     5_000, {"base": ("finetune", "meta-llama/Llama-3.1-70B-Instruct")}),
-    ("nvidia", "parakeet-tdt-0.6b-v2", "asr", "nemo", None, "cc-by-4.0", 50_000,
-     {"library": "nemo"}),
-    ("nvidia", "NVIDIA-Nemotron-Nano-9B-v2", "llm", "nemotron_h", 8888227328,
-     "other:nvidia-open-model-license", 20_000, {}),
-    ("HuggingFaceTB", "SmolLM2-1.7B-Instruct", "llm", "llama", 1711376384, "apache-2.0", 50_000,
-     {}),
-    ("FacebookAI", "roberta-base", "encoder", "roberta", 124697433, "mit", 600_000, {}),
-    ("facebook", "bart-large-cnn", "seq2seq", "bart", 406290432, "mit", 100_000, {}),
-    ("allenai", "OLMo-2-1124-7B-Instruct", "llm", "olmo2", 7299683328, "apache-2.0", 10_000, {}),
-    ("tiiuae", "falcon-7b-instruct", "llm", "falcon", 6921720704, "apache-2.0", 20_000, {}),
-    ("bigscience", "bloom-560m", "llm", "bloom", 559214592, "bigscience-bloom-rail-1.0",
-     30_000, {}),
-    ("bigcode", "starcoder2-3b", "llm", "starcoder2", 3030371328, "bigcode-openrail-m", 20_000,
-     {}),
-    ("coqui", "XTTS-v2", "tts", "coqui", None, "other:coqui-public-model-license", 30_000,
-     {"library": "coqui"}),
-    ("deepseek-ai", "DeepSeek-V3.5-Lite", "llm", "deepseek_v3", 15706484224, "mit", 120_000,
-     {"new": True}),
-)
+# Official releases, one per line: id, kind, architecture tag, parameters, license,
+# median daily downloads, extras (gated=..., base=<relation>:<id>, library=..., new =
+# released during the window). "-" is missing; "other:<name>" is `license: other`
+# with a `license_name`. A base must come before the models derived from it.
+_CURATED_TABLE = """
+meta-llama/Llama-3.1-8B                                     llm       llama                       8030261248 llama3.1                                 150000 gated=manual
+meta-llama/Llama-3.1-8B-Instruct                            llm       llama                       8030261248 llama3.1                                 400000 gated=manual base=finetune:meta-llama/Llama-3.1-8B
+meta-llama/Llama-3.1-70B-Instruct                           llm       llama                      70553706496 llama3.1                                  40000 gated=manual
+meta-llama/Llama-3.2-1B-Instruct                            llm       llama                       1235814400 llama3.2                                 200000 gated=manual
+meta-llama/Llama-3.2-3B-Instruct                            llm       llama                       3212749824 llama3.2                                 150000 gated=manual
+meta-llama/Llama-3.2-11B-Vision-Instruct                    vlm       mllama                     10670220835 llama3.2                                  30000 gated=manual
+meta-llama/Llama-3.3-70B-Instruct                           llm       llama                      70553706496 llama3.3                                  60000 gated=manual
+meta-llama/Llama-4-Scout-17B-16E-Instruct                   vlm       llama4                    108641793536 llama4                                    30000 gated=manual
+meta-llama/Meta-Llama-3-8B-Instruct                         llm       llama                       8030261248 llama3                                   100000 gated=manual
+Qwen/Qwen2.5-0.5B-Instruct                                  llm       qwen2                        494032768 apache-2.0                               150000
+Qwen/Qwen2.5-1.5B-Instruct                                  llm       qwen2                       1543714304 apache-2.0                               120000
+Qwen/Qwen2.5-7B-Instruct                                    llm       qwen2                       7615616512 apache-2.0                               250000
+Qwen/Qwen2.5-Math-7B                                        llm       qwen2                       7615616512 apache-2.0                                20000
+Qwen/Qwen2.5-72B-Instruct                                   llm       qwen2                      72706203648 other:qwen                                20000
+Qwen/Qwen2.5-Coder-32B-Instruct                             llm       qwen2                      32763876352 apache-2.0                                30000
+Qwen/Qwen2.5-VL-7B-Instruct                                 vlm       qwen2_5_vl                  8292166656 apache-2.0                               120000
+Qwen/Qwen3-8B                                               llm       qwen3                       8190735360 apache-2.0                               200000
+Qwen/Qwen3-32B                                              llm       qwen3                      32762123264 apache-2.0                                60000
+Qwen/Qwen3-235B-A22B                                        llm       qwen3_moe                 235093634560 apache-2.0                                25000
+Qwen/Qwen3-Embedding-0.6B                                   embedding qwen3                        595776512 apache-2.0                                80000
+Qwen/Qwen3.5-9B                                             llm       qwen3_5                     9653104368 apache-2.0                               180000 new
+mistralai/Mistral-7B-Instruct-v0.3                          llm       mistral                     7248023552 apache-2.0                               150000
+mistralai/Mixtral-8x7B-Instruct-v0.1                        llm       mixtral                    46702792704 apache-2.0                                30000
+mistralai/Mistral-Nemo-Instruct-2407                        llm       mistral                    12247782400 apache-2.0                                60000
+mistralai/Mistral-Small-24B-Instruct-2501                   llm       mistral                    23572403200 apache-2.0                                40000
+mistralai/Ministral-8B-Instruct-2410                        llm       mistral                     8019808256 other:mrl                                 15000 gated=auto
+google/gemma-2-2b-it                                        llm       gemma2                      2614341888 gemma                                     90000 gated=auto
+google/gemma-2-9b-it                                        llm       gemma2                      9241705984 gemma                                     50000 gated=auto
+google/gemma-3-4b-it                                        vlm       gemma3                      4300079472 gemma                                    120000 gated=auto
+google/gemma-3-27b-it                                       vlm       gemma3                     27432406640 gemma                                     70000 gated=auto
+google/gemma-4-12b-it                                       vlm       gemma4                     12187325040 gemma                                    150000 gated=auto new
+google/vit-base-patch16-224                                 vision    vit                           86567656 apache-2.0                               300000
+google/siglip-so400m-patch14-384                            clip      siglip                       877960944 apache-2.0                               150000
+google-bert/bert-base-uncased                               encoder   bert                         110106428 apache-2.0                              1500000
+google-t5/t5-small                                          seq2seq   t5                            60506624 apache-2.0                               400000
+microsoft/Phi-3-mini-4k-instruct                            llm       phi3                        3821079552 mit                                      100000
+microsoft/phi-4                                             llm       phi3                       14659507200 mit                                       60000
+microsoft/Phi-3.5-vision-instruct                           vlm       phi3_v                      4146621440 mit                                       30000
+microsoft/deberta-v3-base                                   encoder   deberta-v2                   184422913 mit                                      200000
+microsoft/Florence-2-large                                  vlm       florence2                    776720384 mit                                      100000
+deepseek-ai/DeepSeek-V3                                     llm       deepseek_v3               684531386000 other:deepseek                            60000
+deepseek-ai/DeepSeek-R1                                     llm       deepseek_v3               684531386000 mit                                      150000 base=finetune:deepseek-ai/DeepSeek-V3
+deepseek-ai/DeepSeek-R1-Distill-Qwen-7B                     llm       qwen2                       7615616512 mit                                      100000 base=finetune:Qwen/Qwen2.5-Math-7B
+deepseek-ai/DeepSeek-R1-Distill-Llama-8B                    llm       llama                       8030261248 mit                                       60000 base=finetune:meta-llama/Llama-3.1-8B
+stabilityai/stable-diffusion-xl-base-1.0                    diffusion StableDiffusionXLPipeline            - openrail++                               300000
+stabilityai/stable-diffusion-3.5-large                      diffusion StableDiffusion3Pipeline             - other:stabilityai-ai-community            60000 gated=auto
+stabilityai/sdxl-turbo                                      diffusion StableDiffusionXLPipeline            - other:sai-nc-community                    50000
+CompVis/stable-diffusion-v1-4                               diffusion StableDiffusionPipeline              - creativeml-openrail-m                     80000
+black-forest-labs/FLUX.1-dev                                diffusion FluxPipeline               11901408320 other:flux-1-dev-non-commercial-license  200000 gated=auto
+black-forest-labs/FLUX.1-schnell                            diffusion FluxPipeline               11901408320 apache-2.0                                80000
+openai/whisper-large-v3                                     asr       whisper                     1543490560 apache-2.0                               500000
+openai/whisper-small                                        asr       whisper                      241734912 apache-2.0                               300000
+openai/clip-vit-large-patch14                               clip      clip                         427616513 -                                       1500000
+openai/gpt-oss-20b                                          llm       gpt_oss                    21511953984 apache-2.0                               400000
+openai/gpt-oss-120b                                         llm       gpt_oss                   120412337472 apache-2.0                               150000
+sentence-transformers/all-MiniLM-L6-v2                      embedding bert                          22713216 apache-2.0                              3000000
+sentence-transformers/all-mpnet-base-v2                     embedding mpnet                        109486978 apache-2.0                               800000
+sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 embedding bert                         117653760 apache-2.0                               400000
+BAAI/bge-m3                                                 embedding xlm-roberta                  567754752 mit                                      500000
+BAAI/bge-large-en-v1.5                                      embedding bert                         335141888 mit                                      300000
+BAAI/bge-reranker-v2-m3                                     reranker  xlm-roberta                  567755777 apache-2.0                               200000
+nvidia/Llama-3.1-Nemotron-70B-Instruct-HF                   llm       llama                      70553706496 llama3.1                                   5000 base=finetune:meta-llama/Llama-3.1-70B-Instruct
+nvidia/parakeet-tdt-0.6b-v2                                 asr       nemo                                 - cc-by-4.0                                 50000 library=nemo
+nvidia/NVIDIA-Nemotron-Nano-9B-v2                           llm       nemotron_h                  8888227328 other:nvidia-open-model-license           20000
+HuggingFaceTB/SmolLM2-1.7B-Instruct                         llm       llama                       1711376384 apache-2.0                                50000
+FacebookAI/roberta-base                                     encoder   roberta                      124697433 mit                                      600000
+facebook/bart-large-cnn                                     seq2seq   bart                         406290432 mit                                      100000
+allenai/OLMo-2-1124-7B-Instruct                             llm       olmo2                       7299683328 apache-2.0                                10000
+tiiuae/falcon-7b-instruct                                   llm       falcon                      6921720704 apache-2.0                                20000
+bigscience/bloom-560m                                       llm       bloom                        559214592 bigscience-bloom-rail-1.0                 30000
+bigcode/starcoder2-3b                                       llm       starcoder2                  3030371328 bigcode-openrail-m                        20000
+coqui/XTTS-v2                                               tts       coqui                                - other:coqui-public-model-license          30000 library=coqui
+deepseek-ai/DeepSeek-V3.5-Lite                              llm       deepseek_v3                15706484224 mit                                      120000 new
+"""  # noqa: E501
+
+
+def _curated_rows() -> list[tuple[str, str, str, str, int | None, str | None, int, dict]]:
+    rows = []
+    for line in _CURATED_TABLE.strip().splitlines():
+        hub_id, kind, arch, parameters, license, popularity, *extras = line.split()
+        org, name = hub_id.split("/")
+        options: dict = {}
+        for extra in extras:
+            key, _, value = extra.partition("=")
+            options[key] = tuple(value.split(":", 1)) if key == "base" else (value or True)
+        rows.append(
+            (
+                org,
+                name,
+                kind,
+                arch,
+                None if parameters == "-" else int(parameters),
+                None if license == "-" else license,
+                int(popularity),
+                options,
+            )
+        )
+    return rows
+
+
+_CURATED = _curated_rows()
 
 # Community quantizers: (author or None for a small author, weight, [(suffix, format)]).
 _QUANTIZERS: tuple[tuple[str | None, float, tuple[tuple[str, str], ...]], ...] = (
@@ -196,8 +184,13 @@ _QUANT_TAGS = {
     "bnb": ("transformers", "safetensors", "4-bit", "bitsandbytes", "unsloth"),
     "mlx": ("mlx", "safetensors"),
 }
-_QUANT_LIBRARY = {"gguf": "gguf", "awq": "transformers", "gptq": "transformers",
-                  "bnb": "transformers", "mlx": "mlx"}
+_QUANT_LIBRARY = {
+    "gguf": "gguf",
+    "awq": "transformers",
+    "gptq": "transformers",
+    "bnb": "transformers",
+    "mlx": "mlx",
+}
 
 # Community finetuners of LLMs: (author or None, weight, name pattern).
 _LLM_FINETUNERS: tuple[tuple[str | None, float, str], ...] = (
@@ -207,31 +200,51 @@ _LLM_FINETUNERS: tuple[tuple[str | None, float, str], ...] = (
     ("unsloth", 0.06, "{name}"),
     (None, 0.80, "{name}-{task}"),
 )
-_LLM_TASKS = ("sft", "dpo", "orpo", "medical", "legal", "finance", "roleplay", "code", "math",
-              "chat-ko", "ja", "de", "fr-instruct", "uncensored", "reasoning", "tool-use",
-              "alpaca", "v2", "grpo", "distill")
-_ENCODER_TASKS = (("imdb", "text-classification"), ("sst2", "text-classification"),
-                  ("emotion", "text-classification"), ("ag_news", "text-classification"),
-                  ("squad", "question-answering"), ("conll2003", "token-classification"),
-                  ("ner", "token-classification"), ("xsum", "summarization"))
+# fmt: off
+_LLM_TASKS = (
+    "sft", "dpo", "orpo", "grpo", "medical", "legal", "finance", "roleplay", "code", "math",
+    "chat-ko", "ja", "de", "fr-instruct", "uncensored", "reasoning", "tool-use", "alpaca",
+    "v2", "distill",
+)
+_ENCODER_TASKS = (
+    ("imdb", "text-classification"), ("sst2", "text-classification"),
+    ("emotion", "text-classification"), ("ag_news", "text-classification"),
+    ("squad", "question-answering"), ("conll2003", "token-classification"),
+    ("ner", "token-classification"), ("xsum", "summarization"),
+)
 _VISION_TASKS = ("cifar10", "food101", "beans", "eurosat", "cats-vs-dogs", "oxford-pets")
 _LANGS = ("hi", "ar", "de", "fr", "es", "ja", "ko", "pt", "vi", "sw", "tr", "it", "nl", "pl")
-_STYLES = ("anime", "pixel-art", "watercolor", "realism", "lineart", "cyberpunk", "logo",
-           "portrait", "ghibli", "3d-render", "sketch", "vintage-photo")
+_STYLES = (
+    "anime", "pixel-art", "watercolor", "realism", "lineart", "cyberpunk", "logo", "portrait",
+    "ghibli", "3d-render", "sketch", "vintage-photo",
+)
 _DOMAINS = ("legal", "medical", "finance", "code", "scientific", "ecommerce", "multilingual")
 
-# License a community author picks when not simply keeping the parent's.
+# The license a community author picks when not simply keeping the parent's (None: no
+# license at all), with its weight.
 _COMMUNITY_LICENSES = (
     ("apache-2.0", 0.33), ("mit", 0.18), (None, 0.14), ("cc-by-nc-4.0", 0.09),
     ("other", 0.07), ("cc-by-4.0", 0.05), ("openrail", 0.04), ("gpl-3.0", 0.03),
-    ("cc-by-sa-4.0", 0.03), ("agpl-3.0", 0.01), ("cc-by-nc-sa-4.0", 0.02), ("unknown", 0.01),
+    ("cc-by-sa-4.0", 0.03), ("cc-by-nc-sa-4.0", 0.02), ("agpl-3.0", 0.01), ("unknown", 0.01),
 )
 
-_NAME_WORDS = ("alex", "maria", "kenji", "priya", "omar", "lena", "wei", "sofia", "ivan",
-               "nadia", "tom", "yuki", "amir", "chloe", "diego", "hana", "raj", "ola", "ben",
-               "mei", "lucas", "aisha", "pavel", "noor", "felix", "ines", "kofi", "sara")
-_NAME_TECH = ("ml", "ai", "nlp", "lab", "dev", "research", "hf", "data", "bot", "llm",
-              "vision", "labs")
+_NAME_WORDS = (
+    "alex", "maria", "kenji", "priya", "omar", "lena", "wei", "sofia", "ivan", "nadia", "tom",
+    "yuki", "amir", "chloe", "diego", "hana", "raj", "ola", "ben", "mei", "lucas", "aisha",
+    "pavel", "noor", "felix", "ines", "kofi", "sara",
+)
+_NAME_TECH = ("ml", "ai", "nlp", "lab", "dev", "research", "hf", "data", "bot", "llm", "vision")
+# fmt: on
+
+
+def _weighted(rng: random.Random, items: tuple, weight_index: int = 1):
+    """Pick one of `items` (tuples) by the weight at `weight_index`."""
+    pick = rng.random() * sum(item[weight_index] for item in items)
+    for item in items:
+        pick -= item[weight_index]
+        if pick <= 0:
+            return item
+    return items[-1]
 
 
 @dataclass
@@ -346,13 +359,15 @@ class _Builder:
         self.models: list[_Model] = []
         self.by_id: dict[str, _Model] = {}
         self.taken: set[str] = set()
-        self.authors = self._small_authors(400)
-        self.author_weights = list(accumulate(1 / (rank + 1) ** 1.05 for rank in range(400)))
+        # A few prolific community authors and many occasional ones (Zipf-like).
+        self.authors = self._small_authors(600)
+        self.author_weights = list(accumulate(1 / (rank + 1) ** 0.75 for rank in range(600)))
         # Parents that community models derive from, with cumulative weights.
         self.official: list[_Model] = []
         self.official_cum: list[float] = []
         self.community: list[_Model] = []  # finetunes and merges, which get quantized too
         self.by_params: dict[int, list[_Model]] = {}
+        self.license_of: dict[str, str | None] = {}
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -396,32 +411,37 @@ class _Builder:
     def community_license(self, parent_license: str | None) -> str | None:
         if parent_license is not None and self.rng.random() < 0.65:
             return parent_license
-        pick = self.rng.random()
-        for license, weight in _COMMUNITY_LICENSES:
-            pick -= weight
-            if pick <= 0:
-                return license
-        return None
+        return _weighted(self.rng, _COMMUNITY_LICENSES)[0]
 
-    def created_after(self, parents: list[_Model], new_share: float) -> datetime:
-        """A creation time after every parent: before the window, or (sometimes) in it."""
-        latest = max(parent.created for parent in parents)
+    def created_after(self, latest: datetime, new_share: float) -> datetime:
+        """A creation time after `latest` and no later than the last day.
+
+        Before the window, or (with chance `new_share`) during it; a model whose
+        parent is itself new follows within hours or days, as quantizers do.
+        """
         rng = self.rng
         if latest < self.start and rng.random() >= new_share:
             span = (self.start - latest).total_seconds()
-            return latest + timedelta(seconds=int(3600 + (span - 3600) * rng.random() ** 0.6))
+            return latest + timedelta(seconds=int(span * (0.001 + 0.998 * rng.random() ** 0.6)))
         if latest < self.start:
             day = rng.randrange(len(self.days))
             moment = self.days[day] - timedelta(seconds=rng.randrange(3600, 23 * 3600))
-            return max(moment, latest + timedelta(hours=1))
-        # The parent is new: followers arrive within hours or days.
+            if moment > latest:
+                return moment
         span = (self.end - latest).total_seconds()
-        return latest + timedelta(seconds=int(span * (0.02 + 0.98 * rng.random() ** 2)))
+        return latest + timedelta(seconds=int(span * (0.02 + 0.97 * rng.random() ** 2)))
 
-    def add(self, model: _Model, license: str | None, parents: list[tuple[str, _Model]]) -> None:
+    def add(
+        self,
+        model: _Model,
+        license: str | None,
+        parents: list[tuple[str, _Model]],
+        *,
+        has_card: bool = True,
+    ) -> None:
         tags = model.tags
         card: dict = {}
-        for relation, parent in parents:
+        for _, parent in parents:
             tags.append(f"base_model:{parent.hub_id}")
         for relation, parent in parents:
             tags.append(f"base_model:{relation}:{parent.hub_id}")
@@ -429,7 +449,7 @@ class _Builder:
             ids = [parent.hub_id for _, parent in parents]
             card["base_model"] = ids[0] if len(ids) == 1 else ids
             model.parents = tuple(ids)
-        if license is not None:
+        if license is not None and has_card:
             if license.startswith("other:"):
                 card["license"] = "other"
                 card["license_name"] = license[6:]
@@ -443,9 +463,13 @@ class _Builder:
         if model.library_name:
             card["library_name"] = model.library_name
         tags.extend(("endpoints_compatible", "region:us"))
-        model.card = card if (card or self.rng.random() < 0.9) else None
+        # The Hub reads license and base models from the README's front matter.
+        model.card = card if has_card else None
         self.models.append(model)
         self.by_id[model.hub_id] = model
+
+    def add_merge_candidate(self, model: _Model) -> None:
+        # Merges combine full-weight models of one size: not quantizations, not adapters.
         if model.parameters and model.kind == "llm":
             self.by_params.setdefault(model.parameters, []).append(model)
 
@@ -474,7 +498,9 @@ class _Builder:
                 if parent is not None and created <= parent.created:
                     created = parent.created + timedelta(days=rng.randrange(1, 60))
                     created = min(created, self.start - timedelta(days=1))
-            tags = [arch, *(t for t in (library,) if t), "safetensors", *kind_tags, "en"]
+            if kind == "diffusion":
+                arch = f"diffusers:{arch}"
+            tags = [arch, *filter(None, (library,)), "safetensors", *kind_tags, "en"]
             if rng.random() < 0.6:
                 tags.append(f"arxiv:{rng.randrange(2301, 2512)}.{rng.randrange(1, 20000):05d}")
             model = _Model(
@@ -495,11 +521,10 @@ class _Builder:
             model.likes_potential = 2.5 * model.level**0.55 * math.exp(rng.gauss(0, 0.4))
             self.add(model, license, [(base[0], parent)] if parent else [])
             self.official.append(model)
+            self.add_merge_candidate(model)
             cumulative = (self.official_cum[-1] if self.official_cum else 0.0) + model.level**0.5
             self.official_cum.append(cumulative)
-            self._license_of[model.hub_id] = license
-
-    _license_of: dict[str, str | None]
+            self.license_of[model.hub_id] = license
 
     def pick_parent(self) -> _Model:
         rng = self.rng
@@ -557,7 +582,7 @@ class _Builder:
             hub_id=self.unique_id(author, name),
             author=author,
             kind=kind,
-            created=self.created_after(parents, 0.12),
+            created=self.created_after(max(parent.created for parent in parents), 0.12),
             level=level,
             pipeline_tag=pipeline_tag,
             library_name=library,
@@ -569,26 +594,24 @@ class _Builder:
         )
         model.likes_potential = 1.2 * level**0.55 * math.exp(rng.gauss(0, 0.8))
         self.add(model, license, [(relation, parent) for parent in parents])
-        self._license_of[model.hub_id] = license
+        self.license_of[model.hub_id] = license
         return model
 
     def add_quantized(self, parent: _Model) -> None:
         rng = self.rng
-        pick = rng.random()
-        for author, weight, forms in _QUANTIZERS:
-            pick -= weight
-            if pick <= 0:
-                break
+        author, _, forms = _weighted(rng, _QUANTIZERS)
         suffix, form = rng.choice(forms)
         short = parent.hub_id.split("/", 1)[1]
         name = f"{short}-{suffix}"
+        if author is not None and f"{author}/{name}".lower() in self.taken:
+            author = None  # that quantizer has done this one already; someone else does
         if author is None:
             author = self.small_author()
             if suffix == "Q4_K_M-GGUF":
                 name = name.lower()
-            share = self.lognormal(0.002, 1.5)
+            share = min(0.02, self.lognormal(0.002, 1.5))
         else:
-            share = self.lognormal(0.04, 1.0)
+            share = min(0.3, self.lognormal(0.04, 1.0))
         self._derived(
             author=author,
             name=name,
@@ -597,10 +620,10 @@ class _Builder:
             level=parent.level * share,
             pipeline_tag=parent.pipeline_tag,
             library=_QUANT_LIBRARY[form],
-            tags=[parent.tags[0], *_QUANT_TAGS[form], *(parent.pipeline_tag or "",)],
+            tags=[parent.tags[0], *_QUANT_TAGS[form], *filter(None, (parent.pipeline_tag,))],
             parameters=parent.parameters,
             parameters_field="gguf" if form == "gguf" else "safetensors",
-            license=self._license_of.get(parent.hub_id),
+            license=self.license_of.get(parent.hub_id),
             relation="quantized",
         )
 
@@ -609,27 +632,27 @@ class _Builder:
         short = parent.hub_id.split("/", 1)[1]
         pipeline_tag, library = parent.pipeline_tag, parent.library_name
         kind = parent.kind
-        share = self.lognormal(0.0015, 2.0)
+        share = min(0.03, self.lognormal(0.001, 1.6))
         extra_tags: list[str] = ["generated_from_trainer"]
         if kind in ("llm", "vlm"):
-            pick = rng.random()
-            for author, weight, pattern in _LLM_FINETUNERS:
-                pick -= weight
-                if pick <= 0:
-                    break
+            author, _, pattern = _weighted(rng, _LLM_FINETUNERS)
+            if author is not None and (
+                kind == "vlm" or f"{author}/{pattern.format(name=short)}".lower() in self.taken
+            ):
+                author, pattern = None, "{name}-{task}"
             if author is None:
                 author = self.small_author()
                 stem = short if rng.random() < 0.7 else short.lower()
                 name = pattern.format(name=stem, task=rng.choice(_LLM_TASKS))
             else:
                 name = pattern.format(name=short)
-                share = self.lognormal(0.03, 1.0)
+                share = min(0.3, self.lognormal(0.03, 1.0))
             extra_tags = ["trl", rng.choice(("sft", "dpo", "grpo", "unsloth"))]
         elif kind in ("encoder", "seq2seq"):
             author = self.small_author()
             task, pipeline_tag = rng.choice(_ENCODER_TASKS)
             name = f"{short}-finetuned-{task}"
-            share = self.lognormal(0.0005, 2.2)
+            share = min(0.03, self.lognormal(0.0004, 1.8))
         elif kind in ("vision", "clip"):
             author = self.small_author()
             name = f"{short}-finetuned-{rng.choice(_VISION_TASKS)}"
@@ -640,7 +663,7 @@ class _Builder:
         elif kind == "diffusion":
             author = self.small_author()
             name = f"{rng.choice(_STYLES)}-diffusion-{rng.randint(1, 9)}"
-            extra_tags = ["diffusers:" + parent.tags[0]]
+            extra_tags = ["diffusers"]
         else:
             author = self.small_author()
             name = f"{short}-{rng.choice(_DOMAINS)}"
@@ -652,15 +675,19 @@ class _Builder:
             level=parent.level * share,
             pipeline_tag=pipeline_tag,
             library=library,
-            tags=[parent.tags[0], *(t for t in (library,) if t), "safetensors",
-                  *(t for t in (pipeline_tag,) if t), *extra_tags],
+            tags=[
+                parent.tags[0],
+                *filter(None, (library, "safetensors", pipeline_tag)),
+                *extra_tags,
+            ],
             parameters=parent.parameters,
             parameters_field="safetensors",
-            license=self.community_license(self._license_of.get(parent.hub_id)),
+            license=self.community_license(self.license_of.get(parent.hub_id)),
             relation="finetune",
         )
         if kind in ("llm", "vlm"):
             self.community.append(model)
+            self.add_merge_candidate(model)
 
     def add_adapter(self, parent: _Model) -> None:
         rng = self.rng
@@ -683,20 +710,20 @@ class _Builder:
             name=name,
             parents=[parent],
             kind=parent.kind,
-            level=parent.level * self.lognormal(0.0008, 2.0),
+            level=parent.level * min(0.02, self.lognormal(0.0008, 1.6)),
             pipeline_tag=parent.pipeline_tag,
             library=library,
             tags=[parent.tags[0], *tags],
             parameters=parameters,
             parameters_field="safetensors",
-            license=self.community_license(self._license_of.get(parent.hub_id)),
+            license=self.community_license(self.license_of.get(parent.hub_id)),
             relation="adapter",
         )
 
     def add_merge(self, parent: _Model) -> None:
         rng = self.rng
         partners = [m for m in self.by_params.get(parent.parameters or 0, ()) if m is not parent]
-        if not partners:
+        if not partners or (parent.parameters or 0) > 80_000_000_000:
             self.add_finetune(parent)
             return
         other = rng.choice(partners)
@@ -707,7 +734,8 @@ class _Builder:
             name = f"{first}-{second.split('-')[0]}-{method}"
         else:
             word = rng.choice(("Nova", "Aurora", "Lumina", "Chimera", "Orion", "Zephyr"))
-            size = round((parent.parameters or 0) / 1e9)
+            billions = (parent.parameters or 0) / 1e9
+            size = f"{billions:.1f}".removesuffix(".0") if billions < 3 else f"{billions:.0f}"
             name = f"{word}-{size}B-{method}-merge"
         model = self._derived(
             author=self.small_author(),
@@ -717,14 +745,21 @@ class _Builder:
             level=parent.level * self.lognormal(0.001, 2.0),
             pipeline_tag=parent.pipeline_tag,
             library="transformers",
-            tags=[parent.tags[0], "transformers", "safetensors", "mergekit", "merge",
-                  "text-generation"],
+            tags=[
+                parent.tags[0],
+                "transformers",
+                "safetensors",
+                "mergekit",
+                "merge",
+                "text-generation",
+            ],
             parameters=parent.parameters,
             parameters_field="safetensors",
-            license=self.community_license(self._license_of.get(parent.hub_id)),
+            license=self.community_license(self.license_of.get(parent.hub_id)),
             relation="merge",
         )
         self.community.append(model)
+        self.add_merge_candidate(model)
 
     def add_independent(self) -> None:
         """The Hub's long tail: course exercises, RL agents, tiny experiments."""
@@ -732,22 +767,45 @@ class _Builder:
         author = self.small_author()
         choice = rng.randrange(6)
         if choice == 0:
-            env = rng.choice(("LunarLander-v2", "CartPole-v1", "SpaceInvadersNoFrameskip-v4",
-                              "Huggy", "SnowballTarget", "Pyramids"))
-            name, pipeline_tag, library = f"ppo-{env}", "reinforcement-learning", (
-                "stable-baselines3")
+            env = rng.choice(
+                (
+                    "LunarLander-v2",
+                    "CartPole-v1",
+                    "SpaceInvadersNoFrameskip-v4",
+                    "Huggy",
+                    "SnowballTarget",
+                    "Pyramids",
+                )
+            )
+            name, pipeline_tag, library = (
+                f"ppo-{env}",
+                "reinforcement-learning",
+                ("stable-baselines3"),
+            )
             tags, parameters = ["stable-baselines3", "deep-reinforcement-learning"], None
         elif choice == 1:
             name = f"q-FrozenLake-v1-4x4-{rng.choice(('noSlippery', 'Slippery'))}"
-            pipeline_tag, library, tags, parameters = "reinforcement-learning", None, [
-                "q-learning", "custom-implementation"], None
+            pipeline_tag, library, tags, parameters = (
+                "reinforcement-learning",
+                None,
+                ["q-learning", "custom-implementation"],
+                None,
+            )
         elif choice == 2:
             name = f"sd-class-butterflies-{rng.choice((32, 64, 128))}"
             pipeline_tag, library = "unconditional-image-generation", "diffusers"
             tags, parameters = ["diffusers", "pytorch", "diffusion-models-class"], None
         elif choice == 3:
-            name = rng.choice(("my_awesome_model", "my_awesome_qa_model", "test-model",
-                               "bert-finetuned-ner", "results", "output"))
+            name = rng.choice(
+                (
+                    "my_awesome_model",
+                    "my_awesome_qa_model",
+                    "test-model",
+                    "bert-finetuned-ner",
+                    "results",
+                    "output",
+                )
+            )
             pipeline_tag = rng.choice(("text-classification", "question-answering", None))
             library, tags = "transformers", ["transformers", "tensorboard", "safetensors"]
             parameters = rng.choice((66955010, 109483778, 124647170))
@@ -760,13 +818,15 @@ class _Builder:
             size = rng.choice((15, 42, 110, 350))
             name = f"tiny-gpt-{rng.choice(('shakespeare', 'stories', 'code', 'poems'))}-{size}m"
             pipeline_tag, library = "text-generation", "transformers"
-            tags, parameters = ["transformers", "safetensors", "gpt2", "text-generation"], (
-                size * 1_000_000 + rng.randrange(1_000_000))
+            tags, parameters = (
+                ["transformers", "safetensors", "gpt2", "text-generation"],
+                (size * 1_000_000 + rng.randrange(1_000_000)),
+            )
         model = _Model(
             hub_id=self.unique_id(author, name),
             author=author,
             kind="other",
-            created=self.created_after([_Epoch], 0.10),
+            created=self.created_after(_LONG_AGO, 0.10),
             level=self.lognormal(1.5, 2.0),
             pipeline_tag=pipeline_tag,
             library_name=library,
@@ -778,23 +838,15 @@ class _Builder:
         )
         model.likes_potential = 0.8 * model.level**0.5 * math.exp(rng.gauss(0, 1.0))
         license = self.community_license(None)
-        self.add(model, license, [])
-        self._license_of[model.hub_id] = license
-
-
-class _EpochModel:
-    created = datetime(2022, 3, 1, tzinfo=UTC)
-
-
-_Epoch = _EpochModel()  # a stand-in parent for models derived from nothing
+        self.add(model, license, [], has_card=rng.random() >= 0.15)
+        self.license_of[model.hub_id] = license
 
 
 def _simulate(builder: _Builder, spikes: dict[str, dict[int, float]]) -> None:
     """Compute every model's daily series once: downloads, all-time, likes, trending."""
     rng = builder.rng
     days = builder.days
-    window = len(days)
-    total = window + HISTORY_DAYS
+    total = len(days) + HISTORY_DAYS
     moments = [days[0] + timedelta(days=g - HISTORY_DAYS) for g in range(total)]
     weekday = [0.8 if moment.weekday() >= 5 else 1.0 for moment in moments]
     first = moments[0]
@@ -927,7 +979,6 @@ def generate_demo_hub(
         end = end.astimezone(UTC)
     day_list = [end - timedelta(days=days - 1 - index) for index in range(days)]
     builder = _Builder(random.Random(seed), day_list)
-    builder._license_of = {}
     builder.add_curated(models)
     while len(builder.models) < models:
         builder.add_community()

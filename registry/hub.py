@@ -331,7 +331,11 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 class HubClient:
-    """A small, budgeted, retrying client for the Hub's model API."""
+    """A small, budgeted, retrying client for the Hub's model API.
+
+    One client (and its budget) serves one refresh at a time: the counters are
+    not locked, so do not share an instance between threads.
+    """
 
     def __init__(
         self,

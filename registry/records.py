@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 MAX_HUB_ID_LENGTH = 200
 BASE_MODEL_RELATIONS = frozenset({"finetune", "quantized", "adapter", "merge"})
 
-_BASE_MODEL_PREFIX = "base_model:"
-_LICENSE_PREFIX = "license:"
+_SPECIAL_TAGS = ("base_model:", "license:")
 
 
 class RecordError(ValueError):
@@ -123,18 +122,6 @@ def _trending_score(raw: dict) -> float | None:
     )
 
 
-def _tags(raw: dict) -> tuple[str, ...]:
-    value = raw.get("tags")
-    if value is None:
-        return ()
-    if type(value) is not list:
-        raise RecordError("tags", f"'tags' must be a list of strings, got {_show(value)}")
-    for tag in value:
-        if type(tag) is not str:
-            raise RecordError("tags", f"'tags' must be a list of strings, got item {_show(tag)}")
-    return tuple(value)
-
-
 def _object(raw: dict, field: str) -> dict | None:
     value = raw.get(field)
     if value is None or type(value) is dict:
@@ -167,19 +154,34 @@ def _card_base_models(card: dict) -> list[str]:
     return [item.strip() for item in value if type(item) is str and item.strip()]
 
 
-def _base_models(
-    tags: tuple[str, ...], card: dict | None, expanded: object
-) -> tuple[tuple[str, str], ...]:
+def _scan_tags(value: object) -> tuple[tuple[str, ...], str, list[tuple[str, str]]]:
+    """Check `tags` and pull out, in one pass, the license tag and the base-model tags."""
+    if value is None:
+        return (), "", []
+    if type(value) is not list:
+        raise RecordError("tags", f"'tags' must be a list of strings, got {_show(value)}")
+    license = ""
     pairs: list[tuple[str, str]] = []
-    for tag in tags:
-        if tag.startswith(_BASE_MODEL_PREFIX):
-            rest = tag[11:]
-            relation, sep, base_id = rest.partition(":")
-            if sep:
-                if base_id:
-                    pairs.append((relation, base_id))
-            elif rest:
-                pairs.append(("", rest))
+    for tag in value:
+        if type(tag) is not str:
+            raise RecordError("tags", f"'tags' must be a list of strings, got item {_show(tag)}")
+        if tag.startswith(_SPECIAL_TAGS):
+            if tag[0] == "b":
+                rest = tag[11:]
+                relation, sep, base_id = rest.partition(":")
+                if sep:
+                    if base_id:
+                        pairs.append((relation, base_id))
+                elif rest:
+                    pairs.append(("", rest))
+            elif not license:
+                license = tag[8:].strip().lower()
+    return tuple(value), license, pairs
+
+
+def _base_models(
+    pairs: list[tuple[str, str]], card: dict | None, expanded: object
+) -> tuple[tuple[str, str], ...]:
     if card:
         pairs.extend(("", base_id) for base_id in _card_base_models(card))
     # The `baseModels` expand field: {"relation": "finetune", "models": [{"id": ...}]}.
@@ -246,44 +248,62 @@ def parse_hub_record(raw: object) -> HubRecord:
     if type(raw) is not dict:
         raise RecordError("record", f"a record must be a JSON object, got {type(raw).__name__}")
     hub_id = _hub_id(raw)
+    get = raw.get
     try:
-        author = _text(raw, "author")
-        if not author:
-            author = hub_id.partition("/")[0] if "/" in hub_id else ""
-        tags = _tags(raw)
-        card = raw.get("cardData")
+        # Fast paths for the common, well-typed values; the helpers handle the rest.
+        author = get("author")
+        if type(author) is not str:
+            author = _text(raw, "author")
+        if not author and "/" in hub_id:
+            author = hub_id.partition("/")[0]
+        tags, license, pairs = _scan_tags(get("tags"))
+        card = get("cardData")
         if card is not None and type(card) is not dict:
             raise RecordError("cardData", f"'cardData' must be an object, got {_show(card)}")
-        license = _card_license(card) if card else ""
-        if not license:
-            for tag in tags:
-                if tag.startswith(_LICENSE_PREFIX):
-                    license = tag[8:].strip().lower()
-                    break
-        private = raw.get("private")
-        if private is None:
+        if card:
+            license = _card_license(card) or license
+        private = get("private", False)
+        if type(private) is not bool:
+            if private is not None:
+                raise RecordError("private", f"'private' must be a boolean, got {_show(private)}")
             private = False
-        elif type(private) is not bool:
-            raise RecordError("private", f"'private' must be a boolean, got {_show(private)}")
+        downloads = get("downloads")
+        if type(downloads) is not int or downloads < 0:
+            downloads = _count(raw, "downloads")
+        likes = get("likes")
+        if type(likes) is not int or likes < 0:
+            likes = _count(raw, "likes")
+        sha = get("sha")
+        if type(sha) is not str:
+            sha = _text(raw, "sha")
+        pipeline_tag = get("pipeline_tag")
+        if type(pipeline_tag) is not str:
+            pipeline_tag = _text(raw, "pipeline_tag")
+        library_name = get("library_name")
+        if type(library_name) is not str:
+            library_name = _text(raw, "library_name")
+        gated = get("gated")
+        gated = "" if gated is False or gated is None else _gated(raw)
+        expanded = get("baseModels")
         return HubRecord(
-            hub_id=hub_id,
-            author=author,
-            downloads=_count(raw, "downloads"),
-            downloads_all_time=_count(raw, "downloadsAllTime"),
-            likes=_count(raw, "likes"),
-            trending_score=_trending_score(raw),
-            last_modified=parse_hub_datetime(raw.get("lastModified"), field="lastModified"),
-            created_at=parse_hub_datetime(raw.get("createdAt"), field="createdAt"),
-            sha=_text(raw, "sha"),
-            pipeline_tag=_text(raw, "pipeline_tag"),
-            library_name=_text(raw, "library_name"),
-            hub_tags=tags,
-            license=license,
-            parameters=_parameters(raw),
-            base_models=_base_models(tags, card, raw.get("baseModels")),
-            private=private,
-            gated=_gated(raw),
-            has_detail="cardData" in raw or "safetensors" in raw,
+            hub_id,
+            author,
+            downloads,
+            _count(raw, "downloadsAllTime"),
+            likes,
+            _trending_score(raw),
+            parse_hub_datetime(get("lastModified"), field="lastModified"),
+            parse_hub_datetime(get("createdAt"), field="createdAt"),
+            sha,
+            pipeline_tag,
+            library_name,
+            tags,
+            license,
+            _parameters(raw),
+            _base_models(pairs, card, expanded) if pairs or card or expanded else (),
+            private,
+            gated,
+            "cardData" in raw or "safetensors" in raw,
         )
     except RecordError as exc:
         exc.hub_id = hub_id

@@ -15,7 +15,9 @@ def provider_assign_models() -> int:
     Called when curators change providers or aliases, so the change shows at
     once without waiting for the next refresh. Returns the models changed.
     """
-    aliases = dict(ProviderAlias.objects.annotate(a=Lower("author")).values_list("a", "provider_id"))
+    aliases = dict(
+        ProviderAlias.objects.annotate(a=Lower("author")).values_list("a", "provider_id")
+    )
     changed = 0
     for author, provider_id in aliases.items():
         changed += (

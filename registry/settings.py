@@ -165,12 +165,16 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": env(
             "STATICFILES_BACKEND",
-            default="whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if not DEBUG
-            else "django.contrib.staticfiles.storage.StaticFilesStorage",
+            # Production sets CompressedManifestStaticFilesStorage after
+            # collectstatic (deploy/README.md); this default needs no build step.
+            default="whitenoise.storage.CompressedStaticFilesStorage",
         )
     },
 }
+
+# Serve straight from the app folders too, so no collectstatic is needed to run.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -27,9 +27,7 @@ def demo_reset() -> None:
     Lease.objects.all().delete()
 
 
-def demo_load(
-    *, hub: DemoHub, on_day: Callable[[int, int], None] | None = None
-) -> Snapshot:
+def demo_load(*, hub: DemoHub, on_day: Callable[[int, int], None] | None = None) -> Snapshot:
     """Write the demo Hub's past days as snapshots, then refresh today live.
 
     Today's snapshot goes through the real Hub client against a replay hub

@@ -126,7 +126,9 @@ def existing_catalog(hub_ids: Sequence[str]) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for start in range(0, len(hub_ids), IN_CHUNK):
         chunk = hub_ids[start : start + IN_CHUNK]
-        for row in HubModel.objects.filter(hub_id__in=chunk).values("id", "hub_id", *CATALOG_FIELDS):
+        for row in HubModel.objects.filter(hub_id__in=chunk).values(
+            "id", "hub_id", *CATALOG_FIELDS
+        ):
             rows[row["hub_id"]] = row
     return rows
 

@@ -22,15 +22,14 @@ from django.utils import timezone
 from .models import Lease
 
 
-
 class LeaseHeld(Exception):
     """Someone else holds the lease."""
 
     def __init__(self, lease: Lease):
         self.lease = lease
         super().__init__(
-            f"'{lease.name}' is held by {lease.holder} (pid {lease.pid} on {lease.host}) "
-            f"since {lease.acquired_at:%Y-%m-%d %H:%M:%S} UTC, until {lease.expires_at:%H:%M:%S} UTC"
+            f"'{lease.name}' is held by {lease.holder} (pid {lease.pid} on {lease.host}) since "
+            f"{lease.acquired_at:%Y-%m-%d %H:%M:%S} UTC, until {lease.expires_at:%H:%M:%S} UTC"
         )
 
 
@@ -61,7 +60,13 @@ def lease_acquire(*, name: str, ttl_seconds: int) -> LeaseToken:
     now = timezone.now()
     holder = uuid.uuid4().hex[:16]
     host, pid = socket.gethostname(), os.getpid()
-    claim = {"holder": holder, "host": host, "pid": pid, "acquired_at": now, "expires_at": now + ttl}
+    claim = {
+        "holder": holder,
+        "host": host,
+        "pid": pid,
+        "acquired_at": now,
+        "expires_at": now + ttl,
+    }
     try:
         with transaction.atomic():
             Lease.objects.get_or_create(name=name, defaults={"expires_at": now})

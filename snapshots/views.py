@@ -15,9 +15,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     if snapshot is not None:
         paginator = Paginator(selectors.leaderboard_rows(snapshot=snapshot), PAGE_SIZE)
         page = paginator.get_page(request.GET.get("page"))
-    return render(
-        request, "snapshots/leaderboard.html", {"snapshot": snapshot, "page": page}
-    )
+    return render(request, "snapshots/leaderboard.html", {"snapshot": snapshot, "page": page})
 
 
 def model_detail(request: HttpRequest, hub_id: str) -> HttpResponse:

@@ -43,7 +43,9 @@ def hub_record(hub_id: str = "acme/widget-7b", **fields) -> dict:
 def hub_records(n: int, *, prefix: str = "org", downloads_start: int = 1_000_000) -> list[dict]:
     """n records with distinct ids and strictly falling downloads."""
     return [
-        hub_record(f"{prefix}{i % 7}/model-{i:05d}", downloads=downloads_start - i * 10, likes=n - i)
+        hub_record(
+            f"{prefix}{i % 7}/model-{i:05d}", downloads=downloads_start - i * 10, likes=n - i
+        )
         for i in range(n)
     ]
 

@@ -19,8 +19,8 @@ def snapshot_ref(snapshot: Snapshot) -> dict:
 def model_fields(model: HubModel) -> dict:
     return {
         "id": model.hub_id,
-        "author": model.author,
-        "provider": model.provider_name,
+        "author": model.author or None,
+        "provider": model.provider_name or None,
         "pipeline_tag": model.pipeline_tag or None,
         "library_name": model.library_name or None,
         "license": model.license or None,

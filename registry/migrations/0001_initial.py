@@ -6,96 +6,210 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Plan',
+            name="Plan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=50)),
-                ('rate_limit_per_minute', models.PositiveIntegerField(default=60)),
-                ('max_page_size', models.PositiveIntegerField(default=100)),
-                ('filter_depth', models.PositiveSmallIntegerField(default=3, help_text='How many filters one request may combine.')),
-                ('premium_filters', models.BooleanField(default=False)),
-                ('export_rows', models.PositiveIntegerField(default=1000)),
-                ('webhook_endpoints', models.PositiveSmallIntegerField(default=1)),
-                ('webhook_concurrency', models.PositiveSmallIntegerField(default=1)),
-                ('priority_delivery', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=50)),
+                ("rate_limit_per_minute", models.PositiveIntegerField(default=60)),
+                ("max_page_size", models.PositiveIntegerField(default=100)),
+                (
+                    "filter_depth",
+                    models.PositiveSmallIntegerField(
+                        default=3, help_text="How many filters one request may combine."
+                    ),
+                ),
+                ("premium_filters", models.BooleanField(default=False)),
+                ("export_rows", models.PositiveIntegerField(default=1000)),
+                ("webhook_endpoints", models.PositiveSmallIntegerField(default=1)),
+                ("webhook_concurrency", models.PositiveSmallIntegerField(default=1)),
+                ("priority_delivery", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['rate_limit_per_minute', 'slug'],
+                "ordering": ["rate_limit_per_minute", "slug"],
             },
         ),
         migrations.CreateModel(
-            name='Provider',
+            name="Provider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('website', models.URLField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=100)),
+                ("website", models.URLField(blank=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.SlugField(unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='organizations', to='registry.plan')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("slug", models.SlugField(unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="organizations",
+                        to="registry.plan",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='HubModel',
+            name="HubModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hub_id', models.CharField(max_length=200, unique=True, verbose_name='Hub id')),
-                ('author', models.CharField(db_index=True, max_length=100)),
-                ('pipeline_tag', models.CharField(blank=True, db_index=True, max_length=64, verbose_name='task')),
-                ('library_name', models.CharField(blank=True, max_length=64, verbose_name='library')),
-                ('license', models.CharField(blank=True, max_length=64)),
-                ('license_class', models.CharField(choices=[('permissive', 'Permissive'), ('copyleft', 'Copyleft'), ('open-weights', 'Open weights with restrictions'), ('non-commercial', 'Non-commercial'), ('unknown', 'Unknown')], db_index=True, default='unknown', max_length=16)),
-                ('parameters', models.BigIntegerField(blank=True, null=True)),
-                ('param_class', models.CharField(choices=[('<1B', '<1B'), ('1-3B', '1–3B'), ('3-8B', '3–8B'), ('8-15B', '8–15B'), ('15-40B', '15–40B'), ('40-100B', '40–100B'), ('100B+', '100B+'), ('unknown', 'Unknown')], db_index=True, default='unknown', max_length=8, verbose_name='parameter class')),
-                ('hub_tags', models.JSONField(blank=True, default=list)),
-                ('base_models', models.JSONField(blank=True, default=list, help_text='[relation, base model id] pairs from the Hub.')),
-                ('sha', models.CharField(blank=True, max_length=64)),
-                ('last_modified', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(blank=True, null=True, verbose_name='created on the Hub')),
-                ('private', models.BooleanField(default=False)),
-                ('gated', models.CharField(blank=True, max_length=16)),
-                ('detail_version', models.CharField(blank=True, help_text="The sha (or last modification) at which the Hub's detail was last fetched.", max_length=100)),
-                ('first_seen_at', models.DateTimeField()),
-                ('provider', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='models', to='registry.provider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hub_id", models.CharField(max_length=200, unique=True, verbose_name="Hub id")),
+                ("author", models.CharField(db_index=True, max_length=100)),
+                (
+                    "pipeline_tag",
+                    models.CharField(blank=True, db_index=True, max_length=64, verbose_name="task"),
+                ),
+                (
+                    "library_name",
+                    models.CharField(blank=True, max_length=64, verbose_name="library"),
+                ),
+                ("license", models.CharField(blank=True, max_length=64)),
+                (
+                    "license_class",
+                    models.CharField(
+                        choices=[
+                            ("permissive", "Permissive"),
+                            ("copyleft", "Copyleft"),
+                            ("open-weights", "Open weights with restrictions"),
+                            ("non-commercial", "Non-commercial"),
+                            ("unknown", "Unknown"),
+                        ],
+                        db_index=True,
+                        default="unknown",
+                        max_length=16,
+                    ),
+                ),
+                ("parameters", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "param_class",
+                    models.CharField(
+                        choices=[
+                            ("<1B", "<1B"),
+                            ("1-3B", "1–3B"),
+                            ("3-8B", "3–8B"),
+                            ("8-15B", "8–15B"),
+                            ("15-40B", "15–40B"),
+                            ("40-100B", "40–100B"),
+                            ("100B+", "100B+"),
+                            ("unknown", "Unknown"),
+                        ],
+                        db_index=True,
+                        default="unknown",
+                        max_length=8,
+                        verbose_name="parameter class",
+                    ),
+                ),
+                ("hub_tags", models.JSONField(blank=True, default=list)),
+                (
+                    "base_models",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="[relation, base model id] pairs from the Hub.",
+                    ),
+                ),
+                ("sha", models.CharField(blank=True, max_length=64)),
+                ("last_modified", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="created on the Hub"),
+                ),
+                ("private", models.BooleanField(default=False)),
+                ("gated", models.CharField(blank=True, max_length=16)),
+                (
+                    "detail_version",
+                    models.CharField(
+                        blank=True,
+                        help_text="The sha (or last modification) at which the Hub's detail was last fetched.",
+                        max_length=100,
+                    ),
+                ),
+                ("first_seen_at", models.DateTimeField()),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="models",
+                        to="registry.provider",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Hub model',
-                'ordering': ['hub_id'],
+                "verbose_name": "Hub model",
+                "ordering": ["hub_id"],
             },
         ),
         migrations.CreateModel(
-            name='ProviderAlias',
+            name="ProviderAlias",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('author', models.CharField(help_text='The Hub author, e.g. meta-llama.', max_length=100)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='aliases', to='registry.provider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "author",
+                    models.CharField(help_text="The Hub author, e.g. meta-llama.", max_length=100),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="aliases",
+                        to="registry.provider",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'provider aliases',
-                'ordering': ['author'],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('author'), name='provider_alias_author_unique_ci')],
+                "verbose_name_plural": "provider aliases",
+                "ordering": ["author"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("author"),
+                        name="provider_alias_author_unique_ci",
+                    )
+                ],
             },
         ),
     ]

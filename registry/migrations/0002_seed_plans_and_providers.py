@@ -22,7 +22,12 @@ PROVIDERS = [
     ("bfl", "Black Forest Labs", "https://blackforestlabs.ai", ["black-forest-labs"]),
     ("baai", "BAAI", "https://www.baai.ac.cn", ["BAAI"]),
     ("sbert", "Sentence Transformers", "https://www.sbert.net", ["sentence-transformers"]),
-    ("hf", "Hugging Face", "https://huggingface.co", ["HuggingFaceTB", "HuggingFaceH4", "huggingface"]),
+    (
+        "hf",
+        "Hugging Face",
+        "https://huggingface.co",
+        ["HuggingFaceTB", "HuggingFaceH4", "huggingface"],
+    ),
     ("ibm", "IBM", "https://www.ibm.com/granite", ["ibm-granite"]),
     ("zai", "Z.ai", "https://z.ai", ["zai-org", "THUDM"]),
     ("moonshot", "Moonshot AI", "https://www.moonshot.ai", ["moonshotai"]),
@@ -59,7 +64,9 @@ def seed(apps, schema_editor):
 
 
 def unseed(apps, schema_editor):
-    apps.get_model("registry", "Provider").objects.filter(slug__in=[p[0] for p in PROVIDERS]).delete()
+    apps.get_model("registry", "Provider").objects.filter(
+        slug__in=[p[0] for p in PROVIDERS]
+    ).delete()
 
 
 class Migration(migrations.Migration):

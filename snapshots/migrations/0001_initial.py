@@ -5,72 +5,169 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0001_initial'),
+        ("registry", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Lease',
+            name="Lease",
             fields=[
-                ('name', models.CharField(max_length=50, primary_key=True, serialize=False)),
-                ('holder', models.CharField(blank=True, max_length=100)),
-                ('host', models.CharField(blank=True, max_length=255)),
-                ('pid', models.PositiveIntegerField(blank=True, null=True)),
-                ('acquired_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField()),
+                ("name", models.CharField(max_length=50, primary_key=True, serialize=False)),
+                ("holder", models.CharField(blank=True, max_length=100)),
+                ("host", models.CharField(blank=True, max_length=255)),
+                ("pid", models.PositiveIntegerField(blank=True, null=True)),
+                ("acquired_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='Snapshot',
+            name="Snapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('running', 'Running'), ('complete', 'Complete'), ('partial', 'Partial'), ('failed', 'Failed')], db_index=True, default='running', max_length=16)),
-                ('source', models.CharField(choices=[('hub', 'Hub refresh'), ('archive', 'Archived file'), ('demo', 'Demo generator')], default='hub', max_length=16)),
-                ('source_name', models.CharField(blank=True, help_text="The Hub endpoint, or the archived file's name.", max_length=300)),
-                ('source_digest', models.CharField(blank=True, help_text='SHA-256 of an imported file; re-imports are no-ops.', max_length=64)),
-                ('taken_at', models.DateTimeField(db_index=True)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('source_count', models.PositiveIntegerField(default=0, help_text='Records the source returned, duplicates included.')),
-                ('models_seen', models.PositiveIntegerField(default=0)),
-                ('details_fetched', models.PositiveIntegerField(default=0)),
-                ('details_deferred', models.PositiveIntegerField(default=0, help_text='New or changed models whose detail waits for the next refresh.')),
-                ('calls_used', models.PositiveIntegerField(default=0)),
-                ('call_budget', models.PositiveIntegerField(blank=True, null=True)),
-                ('quota_remaining', models.PositiveIntegerField(blank=True, null=True)),
-                ('quota_limit', models.PositiveIntegerField(blank=True, null=True)),
-                ('ttl_seconds', models.PositiveIntegerField(default=3600, help_text='How long this snapshot counts as fresh.')),
-                ('error', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("complete", "Complete"),
+                            ("partial", "Partial"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("hub", "Hub refresh"),
+                            ("archive", "Archived file"),
+                            ("demo", "Demo generator"),
+                        ],
+                        default="hub",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "source_name",
+                    models.CharField(
+                        blank=True,
+                        help_text="The Hub endpoint, or the archived file's name.",
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "source_digest",
+                    models.CharField(
+                        blank=True,
+                        help_text="SHA-256 of an imported file; re-imports are no-ops.",
+                        max_length=64,
+                    ),
+                ),
+                ("taken_at", models.DateTimeField(db_index=True)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "source_count",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Records the source returned, duplicates included."
+                    ),
+                ),
+                ("models_seen", models.PositiveIntegerField(default=0)),
+                ("details_fetched", models.PositiveIntegerField(default=0)),
+                (
+                    "details_deferred",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="New or changed models whose detail waits for the next refresh.",
+                    ),
+                ),
+                ("calls_used", models.PositiveIntegerField(default=0)),
+                ("call_budget", models.PositiveIntegerField(blank=True, null=True)),
+                ("quota_remaining", models.PositiveIntegerField(blank=True, null=True)),
+                ("quota_limit", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "ttl_seconds",
+                    models.PositiveIntegerField(
+                        default=3600, help_text="How long this snapshot counts as fresh."
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-taken_at', '-id'],
-                'permissions': [('run_refresh', 'Can start a refresh from the Hub')],
-                'get_latest_by': 'taken_at',
-                'indexes': [models.Index(fields=['status', '-taken_at'], name='snapshot_status_taken')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('source_digest', ''), _negated=True), fields=('source_digest',), name='snapshot_source_digest_unique')],
+                "ordering": ["-taken_at", "-id"],
+                "permissions": [("run_refresh", "Can start a refresh from the Hub")],
+                "get_latest_by": "taken_at",
+                "indexes": [
+                    models.Index(fields=["status", "-taken_at"], name="snapshot_status_taken")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("source_digest", ""), _negated=True),
+                        fields=("source_digest",),
+                        name="snapshot_source_digest_unique",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Observation',
+            name="Observation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveIntegerField(blank=True, help_text='By 30-day downloads, then likes, then id.', null=True)),
-                ('downloads', models.BigIntegerField(blank=True, help_text='Rolling 30 days.', null=True)),
-                ('downloads_all_time', models.BigIntegerField(blank=True, null=True)),
-                ('likes', models.IntegerField(blank=True, null=True)),
-                ('trending_score', models.FloatField(blank=True, null=True)),
-                ('last_modified', models.DateTimeField(blank=True, null=True)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='observations', to='registry.hubmodel')),
-                ('snapshot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='observations', to='snapshots.snapshot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "rank",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="By 30-day downloads, then likes, then id.", null=True
+                    ),
+                ),
+                (
+                    "downloads",
+                    models.BigIntegerField(blank=True, help_text="Rolling 30 days.", null=True),
+                ),
+                ("downloads_all_time", models.BigIntegerField(blank=True, null=True)),
+                ("likes", models.IntegerField(blank=True, null=True)),
+                ("trending_score", models.FloatField(blank=True, null=True)),
+                ("last_modified", models.DateTimeField(blank=True, null=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="observations",
+                        to="registry.hubmodel",
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="observations",
+                        to="snapshots.snapshot",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['snapshot', 'rank'], name='observation_snapshot_rank')],
-                'constraints': [models.UniqueConstraint(fields=('snapshot', 'model'), name='observation_unique')],
+                "indexes": [
+                    models.Index(fields=["snapshot", "rank"], name="observation_snapshot_rank")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("snapshot", "model"), name="observation_unique")
+                ],
             },
         ),
     ]

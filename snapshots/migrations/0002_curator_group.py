@@ -36,9 +36,7 @@ def grant(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
     group, _ = Group.objects.get_or_create(name="curator")
     for app_label, codenames in CURATOR_PERMISSIONS.items():
-        perms = Permission.objects.filter(
-            content_type__app_label=app_label, codename__in=codenames
-        )
+        perms = Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
         missing = set(codenames) - set(perms.values_list("codename", flat=True))
         if missing:
             raise RuntimeError(f"missing permissions for the curator group: {sorted(missing)}")

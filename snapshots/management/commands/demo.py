@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--models", type=int, default=3000)
         parser.add_argument("--days", type=int, default=35)
         group = parser.add_mutually_exclusive_group()
-        group.add_argument("--reset", action="store_true", help="Delete snapshots and models first.")
+        group.add_argument(
+            "--reset", action="store_true", help="Delete snapshots and models first."
+        )
         group.add_argument(
             "--if-empty", action="store_true", help="Do nothing if any snapshot exists."
         )
@@ -36,7 +38,9 @@ class Command(BaseCommand):
             username, password = demo_admin_user()
         if Snapshot.objects.exists():
             if if_empty:
-                self.stdout.write("Demo data already loaded (use `manage.py demo --reset` to rebuild).")
+                self.stdout.write(
+                    "Demo data already loaded (use `manage.py demo --reset` to rebuild)."
+                )
                 return
             if not reset:
                 raise CommandError(

@@ -48,9 +48,7 @@ class Command(BaseCommand):
             help="When the snapshot was taken (ISO-8601 with offset); only for a single file. "
             "Otherwise taken from the file's fetched_at/date field, then from its name.",
         )
-        parser.add_argument(
-            "--no-progress", action="store_true", help="Do not draw progress bars."
-        )
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw progress bars.")
 
     def handle(self, *args, paths: list[str], taken_at: str | None, no_progress: bool, **opts):
         started = time.monotonic()
@@ -103,8 +101,7 @@ class Command(BaseCommand):
                 skipped += 1
                 if opts["verbosity"] >= 2:
                     self.stdout.write(
-                        f"{archive.path.name}: already imported as snapshot "
-                        f"#{outcome.snapshot.pk}"
+                        f"{archive.path.name}: already imported as snapshot #{outcome.snapshot.pk}"
                     )
         elapsed = time.monotonic() - started
         self.stdout.write(

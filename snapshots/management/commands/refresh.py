@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--sort", help="Hub sort key (downloads, likes, trendingScore…).")
         parser.add_argument("--page-size", type=int, help="Models per Hub page (max 1000).")
 
-    def handle(self, *args, max_models, budget, sort, page_size, **opts):
+    def handle(self, *args, max_models, budget, sort, page_size, verbosity, **opts):
         for name, value in (("--max-models", max_models), ("--budget", budget)):
             if value is not None and value < 1:
                 raise CommandError(f"{name} must be at least 1")
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Refreshing from {settings.HF_ENDPOINT} …")
 
         def report(progress: RefreshProgress) -> None:
-            if self.verbosity < 1:
+            if verbosity < 1:
                 return
             if progress.phase == "details":
                 self.stdout.write(
@@ -52,11 +52,12 @@ class Command(BaseCommand):
         except RefreshInProgress as exc:
             raise CommandError(f"Another refresh is running: {exc}", returncode=3) from exc
 
+        quota = snapshot.quota_remaining
         figures = (
             f"snapshot #{snapshot.pk}: {snapshot.models_seen:,} models, "
             f"{snapshot.calls_used}/{snapshot.call_budget} calls, "
             f"{snapshot.details_fetched} details fetched, {snapshot.details_deferred} deferred, "
-            f"quota left {snapshot.quota_remaining if snapshot.quota_remaining is not None else '?'}"
+            f"quota left {quota if quota is not None else '?'}"
         )
         if snapshot.status == Snapshot.Status.COMPLETE:
             self.stdout.write(self.style.SUCCESS(f"Published {figures}."))
