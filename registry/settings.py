@@ -123,11 +123,14 @@ CELERY_TIMEZONE = "UTC"
 # Each entry expires just under its period, so a backlog never runs stale
 # refreshes back to back; periods can be changed from the environment.
 REFRESH_EVERY_MINUTES = env.int("REFRESH_EVERY_MINUTES", default=60)
+REFRESH_EXPIRES_SECONDS = env.int(
+    "REFRESH_EXPIRES_SECONDS", default=int(REFRESH_EVERY_MINUTES * 60 * 0.9)
+)
 CELERY_BEAT_SCHEDULE = {
     "refresh-hub-snapshot": {
         "task": "snapshots.tasks.refresh_snapshot",
         "schedule": timedelta(minutes=REFRESH_EVERY_MINUTES),
-        "options": {"expires": REFRESH_EVERY_MINUTES * 60 * 0.9},
+        "options": {"expires": REFRESH_EXPIRES_SECONDS},
     },
 }
 
