@@ -329,7 +329,9 @@ def _run_refresh(
             logger.warning("detail for %s failed, deferring the rest: %s", hub_id, exc)
             break
         try:
-            records[hub_id] = parse_hub_record({**raw_by_id[hub_id], **detail})
+            # A model without a card or safetensors still had its detail
+            # fetched: say so, or it would be fetched again on every run.
+            records[hub_id] = parse_hub_record({**raw_by_id[hub_id], "cardData": None, **detail})
         except RecordError as exc:
             logger.warning("skipping malformed detail for %s: %s", hub_id, exc)
             continue

@@ -79,6 +79,16 @@ def test_it_fetches_detail_only_for_new_or_changed_models(replay_hub, hub_settin
     assert HubModel.objects.get(hub_id=records[5]["id"]).param_class == "40-100B"
 
 
+def test_it_does_not_refetch_detail_for_models_without_a_card(replay_hub, hub_settings):
+    bare = [
+        {k: v for k, v in r.items() if k not in ("cardData", "safetensors")}
+        for r in hub_records(5)
+    ]
+    hub = replay_hub(bare)
+    assert snapshot_refresh(client=client_for(hub), max_models=5).details_fetched == 5
+    assert snapshot_refresh(client=client_for(hub), max_models=5).details_fetched == 0
+
+
 def test_it_defers_details_the_budget_cannot_pay_for(replay_hub, hub_settings):
     hub = replay_hub(hub_records(50))
     snapshot = snapshot_refresh(client=client_for(hub), call_budget=11, max_models=50, page_size=50)
