@@ -66,6 +66,13 @@ class Snapshot(models.Model):
         default=3600, help_text="How long this snapshot counts as fresh."
     )
     error = models.TextField(blank=True)
+    baseline_24h = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    baseline_7d = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    deltas_computed_at = models.DateTimeField(null=True, blank=True)
 
     objects = SnapshotQuerySet.as_manager()
 
@@ -109,6 +116,24 @@ class Observation(models.Model):
     likes = models.IntegerField(null=True, blank=True)
     trending_score = models.FloatField(null=True, blank=True)
     last_modified = models.DateTimeField(null=True, blank=True)
+    # Computed once when the snapshot is published (snapshots.deltas). Null
+    # means unknown (no baseline snapshot, or a side lacks the figure), never 0.
+    rank_change_24h = models.IntegerField(
+        null=True, blank=True, help_text="Places gained since the 24h baseline (negative: lost)."
+    )
+    is_new_24h = models.BooleanField(
+        default=False, db_default=False, help_text="Absent from the 24h baseline snapshot."
+    )
+    is_new_7d = models.BooleanField(default=False, db_default=False)
+    delta_downloads_24h = models.BigIntegerField(null=True, blank=True)
+    delta_likes_24h = models.IntegerField(null=True, blank=True)
+    delta_downloads_7d = models.BigIntegerField(null=True, blank=True)
+    delta_likes_7d = models.IntegerField(null=True, blank=True)
+    daily_downloads = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="True downloads since the 24h baseline, from all-time counts on both sides.",
+    )
 
     class Meta:
         constraints = [
@@ -137,3 +162,31 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.holder or 'free'})"
+
+
+class DailyObservation(models.Model):
+    """One model's figures for one UTC day: the compact history kept for a year.
+
+    Written when a snapshot is published (the day's latest snapshot wins), so
+    trends longer than the 30 days of full observations stay possible.
+    """
+
+    model = models.ForeignKey(HubModel, on_delete=models.CASCADE, related_name="daily")
+    day = models.DateField()
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    downloads = models.BigIntegerField(null=True, blank=True)
+    downloads_all_time = models.BigIntegerField(null=True, blank=True)
+    likes = models.IntegerField(null=True, blank=True)
+    trending_score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "day"], name="daily_observation_unique"),
+        ]
+        indexes = [models.Index(fields=["day"], name="daily_observation_day")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} on {self.day}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import QuerySet
 
@@ -50,3 +51,72 @@ def model_recent_observations(*, model: HubModel, limit: int = 30) -> list[Obser
         .select_related("snapshot")
         .order_by("-snapshot__taken_at")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    snapshot_id: int
+    taken_at: object  # datetime
+    rank: int | None
+    downloads: int | None
+    likes: int | None
+    downloads_all_time: int | None
+    delta_downloads_24h: int | None
+    daily_downloads: int | None
+
+
+def model_history(*, model: HubModel, days: int = 30) -> list[HistoryPoint]:
+    """The model's observations in complete snapshots of the last `days` days, oldest first.
+
+    The window ends at the latest complete snapshot, not at the wall clock, so
+    an archive imported long ago still shows its own last 30 days.
+    """
+    latest = latest_snapshot()
+    if latest is None:
+        return []
+    since = latest.taken_at - timedelta(days=days)
+    rows = (
+        Observation.objects.filter(
+            model=model,
+            snapshot__status=Snapshot.Status.COMPLETE,
+            snapshot__taken_at__gte=since,
+            snapshot__taken_at__lte=latest.taken_at,
+        )
+        .order_by("snapshot__taken_at", "snapshot_id")
+        .values_list(
+            "snapshot_id",
+            "snapshot__taken_at",
+            "rank",
+            "downloads",
+            "likes",
+            "downloads_all_time",
+            "delta_downloads_24h",
+            "daily_downloads",
+        )
+    )
+    return [HistoryPoint(*row) for row in rows]
+
+
+def sparkline_series(
+    *, snapshot: Snapshot, model_ids: list[int], days: int = 30, field: str = "downloads"
+) -> dict[int, list[tuple[object, int | None]]]:
+    """(taken_at, value) series for many models at once, oldest first: one query.
+
+    For the leaderboard's sparklines: the complete snapshots of the `days`
+    before `snapshot`, for the models on the page.
+    """
+    since = snapshot.taken_at - timedelta(days=days)
+    rows = (
+        Observation.objects.filter(
+            model_id__in=model_ids,
+            snapshot__status=Snapshot.Status.COMPLETE,
+            snapshot__taken_at__gte=since,
+            snapshot__taken_at__lte=snapshot.taken_at,
+        )
+        .order_by("snapshot__taken_at", "snapshot_id")
+        .values_list("model_id", "snapshot__taken_at", field)
+    )
+    series: dict[int, list[tuple[object, int | None]]] = {pk: [] for pk in model_ids}
+    for model_id, taken_at, value in rows:
+        series[model_id].append((taken_at, value))
+    return series

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from registry.archive import ArchiveFile
+from registry.caching import content_changed
 from registry.hub import BudgetExhausted, CallBudget, HubClient, HubError, ModelNotFound
 from registry.models import HubModel
 from registry.records import HubRecord, RecordError, parse_hub_record
@@ -56,6 +57,7 @@ def snapshot_publish(*, snapshot: Snapshot) -> None:
     snapshot.published_at = now
     snapshot.finished_at = snapshot.finished_at or now
     snapshot.save(update_fields=["status", "published_at", "finished_at"])
+    transaction.on_commit(lambda: content_changed(reason=f"snapshot {snapshot.pk} published"))
 
 
 # --- Import ---------------------------------------------------------------

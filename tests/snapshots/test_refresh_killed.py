@@ -17,7 +17,8 @@ from snapshots.services import snapshot_refresh
 from tests.conftest import REPO
 from tests.factories import hub_records, published_snapshot
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+# Serialized rollback restores the seeded rows (plans, providers, groups) after the flush.
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.slow]
 
 
 def database_url() -> str:
