@@ -54,11 +54,18 @@ class TagRule(models.Model):
         return f"{self.get_kind_display()} {self.value!r} → {self.tag}"
 
     def clean(self) -> None:
+        self.value = (self.value or "").strip()
         if self.kind == self.Kind.ID_PATTERN:
             try:
-                re.compile(self.value)
+                pattern = re.compile(self.value, re.IGNORECASE)
             except re.error as exc:
                 raise ValidationError({"value": f"Not a valid regular expression: {exc}"}) from exc
+            # A pattern that matches nothing at all matches every id: almost
+            # certainly a slip (an empty alternative, a lone `.*`).
+            if pattern.search("") is not None:
+                raise ValidationError(
+                    {"value": "This pattern matches every model id; make it more specific."}
+                )
 
 
 class TagOverride(models.Model):

@@ -5,68 +5,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0002_seed_plans_and_providers'),
+        ("registry", "0002_seed_plans_and_providers"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=50)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('position', models.PositiveSmallIntegerField(default=100, help_text='Order in lists.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=50)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                (
+                    "position",
+                    models.PositiveSmallIntegerField(default=100, help_text="Order in lists."),
+                ),
             ],
             options={
-                'ordering': ['position', 'name'],
+                "ordering": ["position", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ModelTag',
+            name="ModelTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('rule', 'Rule'), ('override', 'Override')], max_length=8)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_tags', to='registry.hubmodel')),
-                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_tags', to='tagging.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("rule", "Rule"), ("override", "Override")], max_length=8
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="model_tags",
+                        to="registry.hubmodel",
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="model_tags",
+                        to="tagging.tag",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['tag', 'model'], name='model_tag_tag_model')],
-                'constraints': [models.UniqueConstraint(fields=('model', 'tag'), name='model_tag_unique')],
+                "indexes": [models.Index(fields=["tag", "model"], name="model_tag_tag_model")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("model", "tag"), name="model_tag_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TagOverride',
+            name="TagOverride",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('include', 'Include'), ('exclude', 'Exclude')], max_length=8)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tag_overrides', to='registry.hubmodel')),
-                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='overrides', to='tagging.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("include", "Include"), ("exclude", "Exclude")], max_length=8
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tag_overrides",
+                        to="registry.hubmodel",
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="overrides",
+                        to="tagging.tag",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model', 'tag'],
-                'constraints': [models.UniqueConstraint(fields=('tag', 'model'), name='tag_override_unique')],
+                "ordering": ["model", "tag"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tag", "model"), name="tag_override_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TagRule',
+            name="TagRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('pipeline_tag', 'Pipeline tag (task) equals'), ('hub_tag', 'Hub tag equals'), ('library', 'Library equals'), ('id_pattern', 'Model id matches regex')], max_length=16)),
-                ('value', models.CharField(help_text='Compared case-insensitively; for id patterns a regular expression searched in the id (e.g. (?:^|[-_/])coder).', max_length=200)),
-                ('is_active', models.BooleanField(default=True)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='tagging.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("pipeline_tag", "Pipeline tag (task) equals"),
+                            ("hub_tag", "Hub tag equals"),
+                            ("library", "Library equals"),
+                            ("id_pattern", "Model id matches regex"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "value",
+                    models.CharField(
+                        help_text="Compared case-insensitively; for id patterns a regular expression searched in the id (e.g. (?:^|[-_/])coder).",
+                        max_length=200,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="tagging.tag",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tag', 'kind', 'value'],
-                'constraints': [models.UniqueConstraint(fields=('tag', 'kind', 'value'), name='tag_rule_unique')],
+                "ordering": ["tag", "kind", "value"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tag", "kind", "value"), name="tag_rule_unique")
+                ],
             },
         ),
     ]
