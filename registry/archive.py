@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+from registry.gcpause import cyclic_gc_paused
 from registry.records import HubRecord, RecordError, parse_hub_record
 
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
@@ -151,7 +152,8 @@ def read_archive(path: str | Path) -> ArchiveFile:
     if not text.strip():
         raise ArchiveError(path, "file is empty")
     try:
-        document = json.loads(text)
+        with cyclic_gc_paused():
+            document = json.loads(text)
     except json.JSONDecodeError as exc:
         # Several top-level objects, one after another: JSON Lines by content.
         if exc.msg == "Extra data" and text.lstrip().startswith("{"):
@@ -187,6 +189,11 @@ def validate_records(archive: ArchiveFile) -> list[HubRecord]:
     The error names the file, the record index (and line, for JSON Lines), the
     record's id when it has one, and the field that is wrong.
     """
+    with cyclic_gc_paused():
+        return _validate(archive)
+
+
+def _validate(archive: ArchiveFile) -> list[HubRecord]:
     parsed: list[HubRecord] = []
     append = parsed.append
     for index, raw in enumerate(archive.records):

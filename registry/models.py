@@ -89,15 +89,15 @@ class HubModel(models.Model):
     """
 
     hub_id = models.CharField("Hub id", max_length=200, unique=True)
-    author = models.CharField(max_length=100, db_index=True)
+    author = models.CharField(max_length=100)
     provider = models.ForeignKey(
         Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="models"
     )
-    pipeline_tag = models.CharField("task", max_length=64, blank=True, db_index=True)
+    pipeline_tag = models.CharField("task", max_length=64, blank=True)
     library_name = models.CharField("library", max_length=64, blank=True)
     license = models.CharField(max_length=64, blank=True)
     license_class = models.CharField(
-        max_length=16, choices=LicenseClass.choices, default=LicenseClass.UNKNOWN, db_index=True
+        max_length=16, choices=LicenseClass.choices, default=LicenseClass.UNKNOWN
     )
     parameters = models.BigIntegerField(null=True, blank=True)
     param_class = models.CharField(
@@ -105,7 +105,6 @@ class HubModel(models.Model):
         max_length=8,
         choices=ParamClass.choices,
         default=ParamClass.UNKNOWN,
-        db_index=True,
     )
     hub_tags = models.JSONField(default=list, blank=True)
     base_models = models.JSONField(
@@ -126,6 +125,15 @@ class HubModel(models.Model):
     class Meta:
         ordering = ["hub_id"]
         verbose_name = "Hub model"
+        # Plain B-tree indexes in Meta rather than db_index=True, which on
+        # PostgreSQL adds a second, pattern-matching index per text column
+        # that no query here uses and every ingest has to maintain.
+        indexes = [
+            models.Index(fields=["author"], name="hubmodel_author"),
+            models.Index(fields=["pipeline_tag"], name="hubmodel_pipeline_tag"),
+            models.Index(fields=["license_class"], name="hubmodel_license_class"),
+            models.Index(fields=["param_class"], name="hubmodel_param_class"),
+        ]
 
     def __str__(self) -> str:
         return self.hub_id

@@ -106,7 +106,10 @@ class Snapshot(models.Model):
 class Observation(models.Model):
     """One model's metrics in one snapshot."""
 
-    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="observations")
+    # No index of its own: the unique (snapshot, model) constraint leads with it.
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.CASCADE, related_name="observations", db_index=False
+    )
     model = models.ForeignKey(HubModel, on_delete=models.CASCADE, related_name="observations")
     rank = models.PositiveIntegerField(
         null=True, blank=True, help_text="By 30-day downloads, then likes, then id."
