@@ -126,13 +126,27 @@ REFRESH_EVERY_MINUTES = env.int("REFRESH_EVERY_MINUTES", default=60)
 REFRESH_EXPIRES_SECONDS = env.int(
     "REFRESH_EXPIRES_SECONDS", default=int(REFRESH_EVERY_MINUTES * 60 * 0.9)
 )
+PRUNE_EVERY_HOURS = env.int("PRUNE_EVERY_HOURS", default=24)
+PRUNE_EXPIRES_SECONDS = env.int(
+    "PRUNE_EXPIRES_SECONDS", default=int(PRUNE_EVERY_HOURS * 3600 * 0.9)
+)
 CELERY_BEAT_SCHEDULE = {
     "refresh-hub-snapshot": {
         "task": "snapshots.tasks.refresh_snapshot",
         "schedule": timedelta(minutes=REFRESH_EVERY_MINUTES),
         "options": {"expires": REFRESH_EXPIRES_SECONDS},
     },
+    "prune-observations": {
+        "task": "snapshots.tasks.prune_observations",
+        "schedule": timedelta(hours=PRUNE_EVERY_HOURS),
+        "options": {"expires": PRUNE_EXPIRES_SECONDS},
+    },
 }
+
+# Retention: every observation for this many days; after that one row per
+# model and day (the daily history) for DAILY_HISTORY_DAYS.
+OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=30)
+DAILY_HISTORY_DAYS = env.int("DAILY_HISTORY_DAYS", default=365)
 
 # --- The Hugging Face Hub -------------------------------------------------
 # HF_ENDPOINT and HF_TOKEN are the Hub's own conventions (huggingface_hub).

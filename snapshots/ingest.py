@@ -17,10 +17,8 @@ for development and tests) take a generic path with the same results.
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -29,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Lower
 
 from registry.dimensions import license_class, param_class
+from registry.gcpause import cyclic_gc_paused
 from registry.models import HubModel, ProviderAlias
 from registry.records import HubRecord
 
@@ -380,26 +379,6 @@ def insert_observations(snapshot: Snapshot, rows: list[tuple]) -> None:
     )
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Hold off Python's cycle collector while the ingest allocates its rows.
-
-    The ingest makes millions of small objects, none of them in a cycle, next
-    to a heap that already holds the snapshot's raw records. Every full
-    collection those allocations set off walks the whole heap, and together
-    they cost about as much as the ingest's own work. Nothing is lost:
-    reference counting still frees memory, and collection resumes after.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def snapshot_ingest(
     *, snapshot: Snapshot, records: Iterable[HubRecord], seen_at: datetime
 ) -> IngestResult:
@@ -410,7 +389,7 @@ def snapshot_ingest(
     """
     # The atomic block joins the caller's transaction without a savepoint;
     # called outside one, the ingest still writes all or nothing.
-    with _cyclic_gc_paused(), transaction.atomic(savepoint=False):
+    with cyclic_gc_paused(), transaction.atomic(savepoint=False):
         by_id = dedupe_records(records)
         ids, created, updated = upsert_catalog(by_id, seen_at=seen_at)
         rows = [

@@ -15,12 +15,15 @@ from django.utils import timezone
 from registry.archive import ArchiveFile
 from registry.caching import content_changed
 from registry.hub import BudgetExhausted, CallBudget, HubClient, HubError, ModelNotFound
+from registry.metrics import observe_refresh
 from registry.models import HubModel
 from registry.records import HubRecord, RecordError, parse_hub_record
 
+from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
 from .models import Snapshot
+from .retention import daily_history_record
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -51,7 +54,11 @@ def snapshot_publish(*, snapshot: Snapshot) -> None:
 
     Call it inside the transaction that wrote the snapshot's observations:
     the status flips in the same commit, so readers see all of it or none.
+    Deltas and the day's compact history are written first, in the same
+    transaction, so a published snapshot always has them.
     """
+    snapshot_compute_deltas(snapshot=snapshot)
+    daily_history_record(snapshot=snapshot)
     now = timezone.now()
     snapshot.status = Snapshot.Status.COMPLETE
     snapshot.published_at = now
@@ -128,6 +135,9 @@ def snapshot_import(
         if existing is None:
             raise
         return ImportOutcome(snapshot=existing, created=False)
+    # An archive older than snapshots already published may be their
+    # baseline: their deltas were computed without it.
+    snapshots_recompute_after(snapshot=snapshot)
     return ImportOutcome(snapshot=snapshot, created=True)
 
 
@@ -246,6 +256,7 @@ def snapshot_refresh(
     finally:
         lease_release(token=lease)
     assert snapshot is not None
+    observe_refresh(snapshot=snapshot)  # /metrics: duration, upstream calls, quota
     logger.info(
         "refresh #%s %s: %d models, %d calls, %.1fs",
         snapshot.pk,

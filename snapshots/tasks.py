@@ -1,10 +1,12 @@
 """Celery entry points for snapshots: thin, they call services."""
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
+from django.db import OperationalError
 
-from . import services
+from . import deltas, retention, services
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -18,3 +20,31 @@ def refresh_snapshot() -> int | None:
         logger.info("refresh skipped: %s", exc)
         return None
     return snapshot.pk
+
+
+@shared_task(
+    name="snapshots.tasks.prune_observations",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=60,
+    retry_jitter=True,
+    max_retries=3,
+)
+def prune_observations() -> int:
+    """Apply the retention settings (beat: daily); returns observations deleted."""
+    result = retention.observations_prune()
+    return result.observations
+
+
+@shared_task(
+    name="snapshots.tasks.recompute_deltas",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=60,
+    retry_jitter=True,
+    max_retries=3,
+)
+def recompute_deltas(since: str | None = None) -> int:
+    """Recompute stored deltas of snapshots taken since an ISO time (all if None)."""
+    since_at = datetime.fromisoformat(since) if since else None
+    return deltas.snapshots_recompute_deltas(since=since_at)

@@ -38,6 +38,8 @@ OURS = (
     "CELERY_BROKER_URL",
     "REFRESH_EVERY_MINUTES",
     "REFRESH_EXPIRES_SECONDS",
+    "PRUNE_EVERY_HOURS",
+    "PRUNE_EXPIRES_SECONDS",
 )
 
 
@@ -62,7 +64,10 @@ def test_with_no_environment_it_runs_embedded():
     assert s["eager"] is True and s["broker"] == "memory://"
     assert s["hf"] == ["https://huggingface.co", ""]
     assert s["debug"] is False
-    assert s["beat"] == {"refresh-hub-snapshot": [3600.0, 3240]}
+    assert s["beat"]["refresh-hub-snapshot"] == [3600.0, 3240]
+    assert s["beat"]["prune-observations"] == [86400.0, 77760]
+    # Every entry expires before its next run is due.
+    assert all(0 < expires < period for period, expires in s["beat"].values())
 
 
 def test_with_services_it_uses_postgres_redis_and_a_real_broker():
@@ -80,4 +85,4 @@ def test_with_services_it_uses_postgres_redis_and_a_real_broker():
     assert s["eager"] is False and s["broker"] == "redis://cache.internal:6379/2"
     assert s["hf"] == ["http://127.0.0.1:8900", "hf_x"]
     assert s["hosts"] == ["modelboard.example.com", "www.modelboard.example.com"]
-    assert s["beat"] == {"refresh-hub-snapshot": [1800.0, 1500]}
+    assert s["beat"]["refresh-hub-snapshot"] == [1800.0, 1500]

@@ -3,6 +3,7 @@
 Every file is read and checked before anything is written, so a bad file
 stops the whole import with nothing half-done. Each file becomes one
 snapshot; a file imported before is recognised by its bytes and skipped.
+Files are imported in the order they were taken, oldest first.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ class Command(BaseCommand):
                 f"written:\n  {shown}{tail}"
             )
 
+        # Oldest first, so each snapshot's baselines are already in when its
+        # deltas are computed (file names need not sort by time).
+        checked.sort(key=lambda item: item[2])
         created = skipped = observations = 0
         for archive, records, when in tqdm(checked, desc="Importing", unit="file", disable=hide):
             outcome = snapshot_import(archive=archive, records=records, taken_at=when)

@@ -1,0 +1,204 @@
+"""Retention: observations pruned after 30 days, a daily history kept for a year."""
+
+from datetime import UTC, date, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from registry.models import HubModel
+from snapshots import retention
+from snapshots.models import DailyObservation, Observation, Snapshot
+from snapshots.retention import daily_history_record, observations_prune
+from tests.factories import T0, days, hub_record, hub_records, published_snapshot
+
+pytestmark = pytest.mark.django_db
+
+DAY = T0.date()  # T0 is noon UTC
+
+
+def daily_rows() -> dict[tuple[str, date], tuple]:
+    return {
+        (row.model.hub_id, row.day): (row.snapshot_id, row.downloads, row.likes, row.rank)
+        for row in DailyObservation.objects.select_related("model")
+    }
+
+
+# --- Daily history ------------------------------------------------------------------
+
+
+def test_it_keeps_one_row_per_model_and_day_the_latest_snapshot_winning():
+    morning = published_snapshot(
+        [hub_record("a/one", downloads=10, likes=1), hub_record("a/gone", downloads=5, likes=1)],
+        taken_at=T0 - timedelta(hours=4),
+    )
+    evening = published_snapshot(
+        [hub_record("a/one", downloads=30, likes=3)], taken_at=T0 + timedelta(hours=8)
+    )
+    # Arrives late, taken between the two: it must not replace the evening's figures.
+    noon = published_snapshot(
+        [hub_record("a/one", downloads=20, likes=2), hub_record("a/gone", downloads=6, likes=1)],
+        taken_at=T0,
+    )
+    next_day = published_snapshot(
+        [hub_record("a/one", downloads=40, likes=4)], taken_at=T0 + days(1)
+    )
+    assert daily_rows() == {
+        ("a/one", DAY): (evening.pk, 30, 3, 1),
+        ("a/gone", DAY): (noon.pk, 6, 1, 2),  # absent in the evening: noon is its latest
+        ("a/one", DAY + timedelta(days=1)): (next_day.pk, 40, 4, 1),
+    }
+    assert morning.pk not in {snapshot for snapshot, *_ in daily_rows().values()}
+
+
+def test_it_files_a_snapshot_under_its_utc_day():
+    from zoneinfo import ZoneInfo
+
+    # 01:30 in Berlin on the 2nd is 00:30 UTC on the 2nd; 00:30 in New York is 05:30 UTC.
+    published_snapshot(
+        [hub_record("a/one")],
+        taken_at=datetime(2026, 3, 2, 0, 30, tzinfo=ZoneInfo("America/New_York")),
+    )
+    published_snapshot(
+        [hub_record("a/two")],
+        taken_at=datetime(2026, 3, 1, 23, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+    )
+    assert set(DailyObservation.objects.values_list("model__hub_id", "day")) == {
+        ("a/one", date(2026, 3, 2)),
+        ("a/two", date(2026, 3, 1)),
+    }
+
+
+def test_recording_the_same_snapshot_twice_changes_nothing():
+    snapshot = published_snapshot(hub_records(4), taken_at=T0)
+    before = daily_rows()
+    daily_history_record(snapshot=snapshot)
+    assert daily_rows() == before and len(before) == 4
+
+
+@pytest.mark.parametrize("n", [3, 40])
+def test_its_query_count_does_not_grow_with_the_number_of_models(n):
+    published_snapshot(hub_records(n), taken_at=T0 - timedelta(hours=1))
+    later = published_snapshot(hub_records(n), taken_at=T0)
+    with CaptureQueriesContext(connection) as queries:
+        daily_history_record(snapshot=later)
+    assert len(queries) == 2  # the day's later snapshots, then one upsert (INSERT … SELECT)
+    assert set(DailyObservation.objects.values_list("snapshot_id", flat=True)) == {later.pk}
+
+
+# --- Pruning ------------------------------------------------------------------------
+
+NOW = T0 + days(40)
+
+
+def three_snapshots():
+    old = published_snapshot(hub_records(3), taken_at=NOW - days(35))
+    recent = published_snapshot(hub_records(2), taken_at=NOW - days(29))
+    latest = published_snapshot(hub_records(4), taken_at=NOW - days(1))
+    return old, recent, latest
+
+
+def test_it_prunes_observations_older_than_the_retention_and_keeps_the_snapshots():
+    old, recent, latest = three_snapshots()
+    result = observations_prune(now=NOW)
+    assert (result.snapshots, result.observations, result.daily_observations) == (1, 3, 0)
+    assert not Observation.objects.filter(snapshot=old).exists()
+    assert Observation.objects.filter(snapshot=recent).count() == 2
+    assert Observation.objects.filter(snapshot=latest).count() == 4
+    old.refresh_from_db()  # the row and its metadata stay
+    assert old.status == Snapshot.Status.COMPLETE and old.models_seen == 3
+    # The daily history outlives the observations.
+    assert DailyObservation.objects.filter(snapshot=old).count() == 3
+    assert observations_prune(now=NOW).observations == 0  # nothing left to do
+
+
+def test_the_retention_comes_from_the_setting_or_the_argument(settings):
+    three_snapshots()
+    settings.OBSERVATION_RETENTION_DAYS = 28
+    assert observations_prune(now=NOW, dry_run=True).observations == 5
+    assert observations_prune(now=NOW, older_than_days=60, dry_run=True).observations == 0
+
+
+def test_it_never_prunes_the_snapshot_being_served():
+    only = published_snapshot(hub_records(3), taken_at=NOW - days(100))
+    assert observations_prune(now=NOW).observations == 0
+    assert Observation.objects.filter(snapshot=only).count() == 3
+
+
+def test_a_dry_run_counts_and_deletes_nothing():
+    old, _, _ = three_snapshots()
+    DailyObservation.objects.filter(snapshot=old).update(day=(NOW - days(400)).date())
+    result = observations_prune(now=NOW, dry_run=True)
+    assert (result.snapshots, result.observations, result.daily_observations) == (1, 3, 3)
+    assert result.dry_run
+    assert Observation.objects.count() == 9 and DailyObservation.objects.count() == 9
+
+
+def test_it_deletes_in_batches(monkeypatch):
+    monkeypatch.setattr(retention, "PRUNE_BATCH", 4)
+    published_snapshot(hub_records(10), taken_at=NOW - days(40))
+    published_snapshot(hub_records(9), taken_at=NOW - days(35))
+    published_snapshot(hub_records(1), taken_at=NOW)
+    assert observations_prune(now=NOW).observations == 19
+    assert Observation.objects.count() == 1
+
+
+def test_it_prunes_daily_history_older_than_a_year():
+    model = HubModel.objects.create(hub_id="a/one", first_seen_at=T0)
+    today = NOW.astimezone(UTC).date()
+    for age in (0, 365, 366, 500):
+        DailyObservation.objects.create(model=model, day=today - timedelta(days=age), downloads=age)
+    result = observations_prune(now=NOW)
+    assert result.daily_observations == 2
+    assert sorted(DailyObservation.objects.values_list("downloads", flat=True)) == [0, 365]
+
+
+def test_pruning_a_baseline_leaves_published_deltas_alone():
+    published_snapshot([hub_record("a/one", downloads=100)], taken_at=NOW - days(32))
+    later = published_snapshot([hub_record("a/one", downloads=160)], taken_at=NOW - days(31))
+    published_snapshot([hub_record("a/one", downloads=200)], taken_at=NOW)
+    observations_prune(now=NOW, older_than_days=31, daily_older_than_days=365)
+    assert Observation.objects.get(snapshot=later).delta_downloads_24h == 60
+
+
+def test_the_command_prints_counts(settings):
+    three_snapshots()
+    settings.OBSERVATION_RETENTION_DAYS = (
+        datetime.now(UTC) - NOW
+    ).days + 30  # the command prunes relative to the wall clock
+    out = StringIO()
+    call_command("prune_observations", "--dry-run", stdout=out)
+    assert out.getvalue().strip() == (
+        "Would prune 3 observation(s) of 1 snapshot(s) and 0 daily history row(s)."
+    )
+    assert Observation.objects.count() == 9
+    out = StringIO()
+    call_command("prune_observations", stdout=out)
+    assert out.getvalue().startswith("Pruned 3 observation(s) of 1 snapshot(s)")
+    assert Observation.objects.count() == 6
+
+
+def test_the_task_prunes_and_beat_runs_it_daily_with_an_expiry(settings):
+    from snapshots.tasks import prune_observations
+
+    three_snapshots()
+    settings.OBSERVATION_RETENTION_DAYS = (datetime.now(UTC) - NOW).days + 30
+    assert prune_observations.delay().get() == 3
+    entry = settings.CELERY_BEAT_SCHEDULE["prune-observations"]
+    assert entry["task"] == "snapshots.tasks.prune_observations"
+    assert entry["schedule"] == timedelta(days=1)
+    assert 0 < entry["options"]["expires"] < entry["schedule"].total_seconds()
+
+
+def test_the_defaults_are_thirty_days_and_a_year():
+    assert (settings.OBSERVATION_RETENTION_DAYS, settings.DAILY_HISTORY_DAYS) == (30, 365)
+
+
+def test_a_row_whose_snapshot_is_gone_is_replaced_by_any_snapshot_of_its_day():
+    published_snapshot([hub_record("a/one", downloads=10)], taken_at=T0 + timedelta(hours=6))
+    DailyObservation.objects.update(snapshot=None)
+    earlier = published_snapshot([hub_record("a/one", downloads=7)], taken_at=T0)
+    assert daily_rows() == {("a/one", DAY): (earlier.pk, 7, 10, 1)}
