@@ -60,5 +60,14 @@ replay: $(STAMP)
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
+## e2e-deps: the headless Chromium that tests/e2e drives (Debian's package; apt needs root)
+e2e-deps:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "chromium: $$(command -v chromium)"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	    || { echo "could not install chromium: run 'make e2e-deps' as root" >&2; exit 1; }; \
+	fi
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

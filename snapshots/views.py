@@ -1,31 +1,178 @@
-"""Server-rendered pages. Each is a view of the latest complete snapshot."""
+"""Server-rendered pages. Each is a view of the latest complete snapshot.
 
-from django.core.paginator import Paginator
+A page is a cached body inside a shell rendered on every request. The body
+(tables, sparklines, charts: the part that costs queries) is cached under a
+key versioned by the content generation and the snapshot's id, so a publish or
+a curation change (`registry.caching.content_changed`) retires it. The shell
+says how old the snapshot is; rendering it per request keeps "taken 5
+minutes ago" and the stale warning true however long a body stays cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from registry.caching import record_lookup, versioned_key
+from tagging import selectors as tagging
 
 from . import selectors
+from .models import Observation, Snapshot
 
 PAGE_SIZE = 50
+TREND_DAYS = 30
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
     snapshot = selectors.latest_snapshot()
-    page = None
-    if snapshot is not None:
-        paginator = Paginator(selectors.leaderboard_rows(snapshot=snapshot), PAGE_SIZE)
-        page = paginator.get_page(request.GET.get("page"))
-    return render(request, "snapshots/leaderboard.html", {"snapshot": snapshot, "page": page})
+    number = _page_number(request)
+
+    def body() -> dict:
+        context: dict = {"snapshot": snapshot, **_window(snapshot)}
+        if snapshot is not None:
+            # Private models (listed with an HF_TOKEN) never show on public pages.
+            rows = selectors.leaderboard_rows(snapshot=snapshot).filter(model__private=False)
+            context.update(_ranked_page(rows, number, snapshot))
+        return {
+            "title": "Modelboard · the Hub's models over time",
+            "body": render_to_string("snapshots/leaderboard.html", context),
+        }
+
+    return _page(request, snapshot=snapshot, key=("leaderboard", number), body=body)
 
 
 def model_detail(request: HttpRequest, hub_id: str) -> HttpResponse:
     snapshot = selectors.latest_snapshot()
-    view = selectors.model_in_snapshot(hub_id=hub_id, snapshot=snapshot)
-    if view is None:
-        raise Http404(f"We have not seen a model called {hub_id}.")
-    history = selectors.model_recent_observations(model=view.model, limit=30)
+
+    def body() -> dict:
+        view = selectors.model_in_snapshot(hub_id=hub_id, snapshot=snapshot)
+        if view is None or view.model.private:
+            raise Http404(f"We have not seen a model called {hub_id}.")
+        model = view.model
+        history = selectors.model_history(model=model, days=TREND_DAYS)
+        context = {
+            "snapshot": snapshot,
+            "view": view,
+            "model": model,
+            "tags": tagging.tags_for_models(model_ids=[model.pk])[model.pk],
+            "history": selectors.model_recent_observations(model=model, limit=30),
+            "downloads": [(p.taken_at, p.downloads) for p in history],
+            "likes": [(p.taken_at, p.likes) for p in history],
+            "ranks": [(p.taken_at, p.rank) for p in history],
+            **_window(snapshot),
+        }
+        return {
+            "title": f"{model.hub_id} · Modelboard",
+            "body": render_to_string("snapshots/model.html", context),
+        }
+
+    return _page(request, snapshot=snapshot, key=("model", hub_id), body=body)
+
+
+def tag_list(request: HttpRequest) -> HttpResponse:
+    snapshot = selectors.latest_snapshot()
+
+    def body() -> dict:
+        tags = list(tagging.tag_list())
+        return {
+            "title": "Capability tags · Modelboard",
+            "body": render_to_string("snapshots/tags.html", {"tags": tags}),
+        }
+
+    return _page(request, snapshot=snapshot, key=("tags",), body=body)
+
+
+def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    snapshot = selectors.latest_snapshot()
+    number = _page_number(request)
+
+    def body() -> dict:
+        tag = tagging.tag_by_slug(slug=slug)
+        if tag is None:
+            raise Http404(f"There is no tag called {slug}.")
+        context: dict = {"snapshot": snapshot, "tag": tag, **_window(snapshot)}
+        if snapshot is not None:
+            rows = selectors.leaderboard_rows(snapshot=snapshot).filter(
+                model__in=tagging.models_with_tag(tag=tag).values("pk")
+            )
+            context.update(_ranked_page(rows, number, snapshot))
+        return {
+            "title": f"{tag.name} models · Modelboard",
+            "body": render_to_string("snapshots/tag.html", context),
+        }
+
+    return _page(request, snapshot=snapshot, key=("tag", slug, number), body=body)
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    snapshot: Snapshot | None,
+    key: tuple,
+    body: Callable[[], dict],
+) -> HttpResponse:
+    """The shell around a cached body.
+
+    The snapshot id is in the key as well as the generation: should the
+    generation counter itself be evicted and restart, a body cached for an
+    older snapshot still cannot come back.
+    """
+    cache_key = versioned_key("page", snapshot.pk if snapshot else 0, *key)
+    cached = cache.get(cache_key)
+    record_lookup(hit=cached is not None)
+    if cached is None:
+        cached = body()
+        cache.set(cache_key, cached)
     return render(
         request,
-        "snapshots/model.html",
-        {"snapshot": snapshot, "view": view, "model": view.model, "history": history},
+        "snapshots/page.html",
+        {"snapshot": snapshot, "stale": _is_stale(snapshot), **cached},
     )
+
+
+def _is_stale(snapshot: Snapshot | None) -> bool:
+    """Older than twice its time to live: refreshes have stopped, say so."""
+    if snapshot is None:
+        return False
+    return timezone.now() - snapshot.taken_at > timedelta(seconds=2 * snapshot.ttl_seconds)
+
+
+def _page_number(request: HttpRequest) -> int:
+    # Normalized before it becomes part of a cache key, so junk query strings
+    # share page 1's entry instead of each caching a copy.
+    raw = request.GET.get("page", "")
+    return int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
+
+
+def _window(snapshot: Snapshot | None) -> dict:
+    """The trend window every chart and sparkline on a page shares."""
+    if snapshot is None:
+        return {}
+    return {
+        "window_start": snapshot.taken_at - timedelta(days=TREND_DAYS),
+        "window_end": snapshot.taken_at,
+    }
+
+
+def _ranked_page(rows, number: int, snapshot: Snapshot) -> dict:
+    """One page of observations, each with its tags and 30-day sparkline.
+
+    Three queries whatever the page size: the rows, their tags, their series.
+    """
+    page: Page = Paginator(rows, PAGE_SIZE).get_page(number)
+    observations: list[Observation] = list(page.object_list)
+    ids = [obs.model_id for obs in observations]
+    if ids:
+        tags = tagging.tags_for_models(model_ids=ids)
+        series = selectors.sparkline_series(snapshot=snapshot, model_ids=ids, days=TREND_DAYS)
+        for obs in observations:
+            obs.tags = tags.get(obs.model_id, [])
+            obs.spark = series.get(obs.model_id, [])
+    return {"page": page, "rows": observations}

@@ -1,6 +1,8 @@
 """Template filters for numbers people read at a glance."""
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -27,3 +29,29 @@ def exact(value) -> str:
     if value is None or value == "":
         return "unknown"
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+@register.filter
+def duration(seconds) -> str:
+    """3600 → "1 hour", 5400 → "90 minutes", 172800 → "2 days", 45 → "45 seconds"."""
+    if seconds is None or seconds == "":
+        return "—"
+    seconds = int(seconds)
+    if seconds < 120 and seconds % 60:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"about {round(seconds / 60)} minutes"
+
+
+@register.filter
+def ago(moment) -> str:
+    """A relative time to one unit, for tables: "4 months ago", "just now"; None → "—"."""
+    if not moment:
+        return "—"
+    if moment > timezone.now():
+        return "just now"
+    text = timesince(moment, depth=1)
+    return "just now" if text.startswith("0\xa0") else f"{text} ago"
