@@ -4,8 +4,9 @@
 
 What is timed is what `manage.py import_snapshots` does with one file: read it
 (`read_archive`), validate every record (`validate_records`) and write it
-(`snapshot_import`: catalog upsert, observations and publish in one
-transaction). The records are generated in memory from a seed and written to a
+(`snapshot_import`: catalog upsert, observations with their deltas, and the
+publish, which applies capability tags to the models created or changed, in
+one transaction). The records are generated in memory from a seed and written to a
 JSON file first; that part is not timed.
 
 Snapshot 1 finds an empty catalog, so every model is new. Each later snapshot
@@ -252,6 +253,7 @@ class Run:
     validate: float
     write: float
     ingest: float  # the part of `write` spent in snapshots.ingest.snapshot_ingest
+    tags: float  # the part of `write` spent in tagging.services.tags_apply (publish)
     observations: int
     catalog_created: int
 
@@ -265,16 +267,18 @@ class Run:
 
 
 @contextmanager
-def ingest_timer() -> Iterator[list[float]]:
-    """Time the services' calls to `snapshot_ingest`, to split the write phase.
+def service_timer(name: str) -> Iterator[list[float]]:
+    """Time the calls `snapshots.services` makes to `name`, to split the write phase.
 
-    The rest of the write (the snapshot row, publishing, the commit and its
-    deferred constraint checks) belongs to `snapshots.services`.
+    `snapshot_ingest` is the catalog and the observations; `tags_apply` is the
+    publish's capability tags. The rest of the write (the snapshot row, the
+    status flip, the commit and its deferred constraint checks) belongs to
+    `snapshots.services`.
     """
     from snapshots import services
 
     spent: list[float] = []
-    original = services.snapshot_ingest
+    original = getattr(services, name)
 
     def timed(**kwargs):
         start = time.perf_counter()
@@ -283,19 +287,19 @@ def ingest_timer() -> Iterator[list[float]]:
         finally:
             spent.append(time.perf_counter() - start)
 
-    services.snapshot_ingest = timed
+    setattr(services, name, timed)
     try:
         yield spent
     finally:
-        services.snapshot_ingest = original
+        setattr(services, name, original)
 
 
 def time_import(path: Path, *, profiler: cProfile.Profile | None) -> tuple[float, ...]:
-    """Read, validate and import one archive file; return (read, validate, write, ingest)."""
+    """Read, validate and import one archive file; return (read, validate, write, ingest, tags)."""
     from registry.archive import read_archive, validate_records
     from snapshots.services import snapshot_import
 
-    with ingest_timer() as ingest:
+    with service_timer("snapshot_ingest") as ingest, service_timer("tags_apply") as tags:
         if profiler:
             profiler.enable()
         t0 = time.perf_counter()
@@ -309,7 +313,7 @@ def time_import(path: Path, *, profiler: cProfile.Profile | None) -> tuple[float
             profiler.disable()
     if not outcome.created:
         raise SystemExit(f"{path.name} was imported before: nothing was written")
-    return t1 - t0, t2 - t1, t3 - t2, sum(ingest)
+    return t1 - t0, t2 - t1, t3 - t2, sum(ingest), sum(tags)
 
 
 @dataclass
@@ -351,7 +355,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> list[Run]:
     for number, day in enumerate(days, start=1):
         catalog_before = HubModel.objects.count()
         print(f"Snapshot {number}: importing {day.path.name}...", flush=True)
-        read, validate, write, ingest = time_import(day.path, profiler=profiler)
+        read, validate, write, ingest, tags = time_import(day.path, profiler=profiler)
         snapshot = Snapshot.objects.get(source_name=day.path.name)
         observations = Observation.objects.filter(snapshot=snapshot).count()
         if observations != day.models or snapshot.status != Snapshot.Status.COMPLETE:
@@ -359,6 +363,8 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> list[Run]:
                 f"snapshot {number} is wrong: {observations} observations for "
                 f"{day.models} models, status {snapshot.status}"
             )
+        if number > 1 and snapshot.baseline_24h_id is None:
+            raise SystemExit(f"snapshot {number} has no 24h baseline: its deltas are missing")
         runs.append(
             Run(
                 label="1 (all new)" if number == 1 else f"{number} (+1 day)",
@@ -370,6 +376,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> list[Run]:
                 validate=validate,
                 write=write,
                 ingest=ingest,
+                tags=tags,
                 observations=observations,
                 catalog_created=HubModel.objects.count() - catalog_before,
             )
@@ -399,7 +406,8 @@ def server_version() -> str:
 def report(runs: list[Run]) -> bool:
     header = (
         f"{'snapshot':<13} {'models':>8} {'new':>7} {'revised':>7} {'MB':>5} | {'read':>5} "
-        f"{'valid.':>6} {'write':>5} = {'ingest':>6} + {'publ.':>5} | {'total':>5} {'obs/s':>7}"
+        f"{'valid.':>6} {'write':>5} = {'ingest':>6} + {'publ.':>5} ({'tags':>5}) | "
+        f"{'total':>5} {'obs/s':>7}"
     )
     print()
     print(header)
@@ -408,13 +416,14 @@ def report(runs: list[Run]) -> bool:
         print(
             f"{run.label:<13} {run.models:>8,} {run.catalog_created:>7,} {run.revised:>7,} "
             f"{run.file_mb:>5.1f} | {run.read:>5.2f} {run.validate:>6.2f} {run.write:>5.2f} = "
-            f"{run.ingest:>6.2f} + {run.write - run.ingest:>5.2f} | {run.total:>5.2f} "
-            f"{run.per_second:>7,.0f}"
+            f"{run.ingest:>6.2f} + {run.write - run.ingest:>5.2f} ({run.tags:>5.2f}) | "
+            f"{run.total:>5.2f} {run.per_second:>7,.0f}"
         )
     print(
         "Seconds. read: read_archive; valid.: validate_records; write: snapshot_import, which is\n"
-        "ingest (snapshots.ingest: catalog and observations) + publ. (the rest: snapshot row,\n"
-        "publish, commit with its deferred foreign-key checks)."
+        "ingest (snapshots.ingest: catalog, observations and their deltas) + publ. (the rest:\n"
+        "snapshot row, publish with its capability tags (tags: tags_apply on the models created\n"
+        "or changed), commit with its deferred foreign-key checks)."
     )
     print()
     import django

@@ -1,8 +1,12 @@
 """Deltas and rank movement: each snapshot compared with its 24h and 7d baselines.
 
-Computed once, when a snapshot is published (and again when an archive
-arrives late and changes which snapshot is whose baseline), never per
-request. Readers take the stored figures as they are.
+Computed once, never per request, and readers take the stored figures as
+they are. Usually they are computed as the snapshot's observations are
+written (`snapshots.ingest` asks `snapshot_baselines` for the baselines'
+figures, read once, and `Baselines.figures` for each row), so publishing
+rewrites nothing. When an archive arrives late and changes which snapshot is
+whose baseline, or after correcting data, `snapshot_compute_deltas` computes
+the same figures again over stored observations with one UPDATE.
 
 The baseline for a window W is DESIGN.md's rule: among the complete
 snapshots, the one closest to `taken_at − W` within ±W/4 of it (ties: the
@@ -10,16 +14,18 @@ older); none, and every delta of that window is null. A model absent from the
 baseline is "new" for that window, and its deltas are null too. Null always
 means unknown: no baseline, or one side lacks the figure. It is never 0.
 
-The work is one UPDATE for the whole snapshot, whatever the number of
+The UPDATE is one statement for the whole snapshot, whatever the number of
 models, each row looking up its baseline rows through the unique (snapshot,
 model) index: on PostgreSQL one row-valued look-up per window, elsewhere one
-ORM subquery per figure.
+ORM subquery per figure. The same rules are written out once more in
+`Baselines.figures`; a test holds the paths to the same results.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -80,6 +86,105 @@ def baseline_for(*, snapshot: Snapshot, window: timedelta) -> Snapshot | None:
     return min(candidates, key=lambda s: (abs(s.taken_at - target), s.taken_at, s.pk))
 
 
+# What `Baselines.figures` gives an observation without a baseline, or absent from it.
+_NO_BASELINE_24H = (None, None, None, None, False)
+_NEW_24H = (None, None, None, None, True)
+_NO_BASELINE_7D = (None, None, False)
+_NEW_7D = (None, None, True)
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """A snapshot's two baselines and their figures, for computing deltas row by row.
+
+    `day` and `week` are the 24h and 7d baselines (None: none); `day_figures`
+    maps a model id to its (rank, downloads, likes, downloads_all_time) in
+    `day`, `week_figures` to its (downloads, likes) in `week`.
+    """
+
+    day: Snapshot | None
+    week: Snapshot | None
+    day_figures: dict[int, tuple] = field(default_factory=dict, repr=False)
+    week_figures: dict[int, tuple] = field(default_factory=dict, repr=False)
+
+    def figures(
+        self,
+        model_id: int,
+        rank: int | None,
+        downloads: int | None,
+        likes: int | None,
+        downloads_all_time: int | None,
+    ) -> tuple:
+        """One observation's DELTA_FIELDS, in that order, as `snapshot_compute_deltas` stores them.
+
+        Called once per row of a 100k-model snapshot: the null rules are
+        written inline rather than through a helper per figure.
+        """
+        if self.day is None:
+            day = _NO_BASELINE_24H
+        else:
+            base = self.day_figures.get(model_id)
+            if base is None:
+                day = _NEW_24H
+            else:
+                b_rank, b_downloads, b_likes, b_all_time = base
+                day = (
+                    None if downloads is None or b_downloads is None else downloads - b_downloads,
+                    None if likes is None or b_likes is None else likes - b_likes,
+                    None if rank is None or b_rank is None else b_rank - rank,
+                    None
+                    if downloads_all_time is None or b_all_time is None
+                    else downloads_all_time - b_all_time,
+                    False,
+                )
+        if self.week is None:
+            return day + _NO_BASELINE_7D
+        base = self.week_figures.get(model_id)
+        if base is None:
+            return day + _NEW_7D
+        b_downloads, b_likes = base
+        return day + (
+            None if downloads is None or b_downloads is None else downloads - b_downloads,
+            None if likes is None or b_likes is None else likes - b_likes,
+            False,
+        )
+
+
+def snapshot_baselines(*, snapshot: Snapshot) -> Baselines:
+    """The snapshot's baselines with their observations' figures, one read of each.
+
+    Two look-ups for the baselines, then one query per baseline found: a
+    plain scan of its rows through the (snapshot, model) index.
+    """
+    day = baseline_for(snapshot=snapshot, window=WINDOW_24H)
+    week = baseline_for(snapshot=snapshot, window=WINDOW_7D)
+    day_figures: dict[int, tuple] = {}
+    week_figures: dict[int, tuple] = {}
+    if day is not None:
+        rows = (
+            Observation.objects.filter(snapshot=day)
+            .order_by()
+            .values_list("model_id", "rank", "downloads", "likes", "downloads_all_time")
+        )
+        day_figures = {row[0]: row[1:] for row in rows}
+    if week is not None:
+        rows = (
+            Observation.objects.filter(snapshot=week)
+            .order_by()
+            .values_list("model_id", "downloads", "likes")
+        )
+        week_figures = {row[0]: row[1:] for row in rows}
+    return Baselines(day=day, week=week, day_figures=day_figures, week_figures=week_figures)
+
+
+def deltas_mark_computed(*, snapshot: Snapshot, baselines: Baselines) -> None:
+    """Record on the snapshot which baselines its stored deltas were computed against."""
+    snapshot.baseline_24h = baselines.day
+    snapshot.baseline_7d = baselines.week
+    snapshot.deltas_computed_at = timezone.now()
+    snapshot.save(update_fields=["baseline_24h", "baseline_7d", "deltas_computed_at"])
+
+
 def snapshot_compute_deltas(*, snapshot: Snapshot) -> None:
     """Compute and store the snapshot's baselines and every observation's deltas.
 
@@ -89,6 +194,9 @@ def snapshot_compute_deltas(*, snapshot: Snapshot) -> None:
     baseline rank − rank) and the true daily downloads (difference of
     all-time downloads against the 24h baseline). Recomputing overwrites
     everything, so it is safe to run again. Run it inside a transaction.
+
+    Ingest already stores these figures as it writes a snapshot; this is
+    the path for stored observations (recomputes, late archives).
     """
     baseline_24h = baseline_for(snapshot=snapshot, window=WINDOW_24H)
     baseline_7d = baseline_for(snapshot=snapshot, window=WINDOW_7D)
@@ -96,10 +204,7 @@ def snapshot_compute_deltas(*, snapshot: Snapshot) -> None:
         _update_postgresql(snapshot, baseline_24h, baseline_7d)
     else:
         _update_generic(snapshot, baseline_24h, baseline_7d)
-    snapshot.baseline_24h = baseline_24h
-    snapshot.baseline_7d = baseline_7d
-    snapshot.deltas_computed_at = timezone.now()
-    snapshot.save(update_fields=["baseline_24h", "baseline_7d", "deltas_computed_at"])
+    deltas_mark_computed(snapshot=snapshot, baselines=Baselines(day=baseline_24h, week=baseline_7d))
 
 
 def _update_generic(

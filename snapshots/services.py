@@ -14,16 +14,17 @@ from django.utils import timezone
 
 from registry.archive import ArchiveFile
 from registry.caching import content_changed
+from registry.gcpause import cyclic_gc_paused
 from registry.hub import BudgetExhausted, CallBudget, HubClient, HubError, ModelNotFound
 from registry.metrics import observe_refresh
 from registry.models import HubModel
 from registry.records import HubRecord, RecordError, parse_hub_record
+from tagging.services import tags_apply
 
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
-from .models import Snapshot
-from .retention import daily_history_record
+from .models import Observation, Snapshot
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -49,16 +50,32 @@ LISTING_EXPAND = (
 DETAIL_EXPAND = ("cardData", "safetensors", "tags", "sha", "lastModified", "library_name")
 
 
-def snapshot_publish(*, snapshot: Snapshot) -> None:
+def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | None = None) -> None:
     """Make a snapshot visible to readers.
 
     Call it inside the transaction that wrote the snapshot's observations:
     the status flips in the same commit, so readers see all of it or none.
-    Deltas and the day's compact history are written first, in the same
-    transaction, so a published snapshot always has them.
+    Deltas and capability tags are settled first, in the same transaction,
+    so a published snapshot always has them. Ingest stores the deltas as it
+    writes (`deltas_computed_at` set): they are computed here only if not.
+
+    Tags depend on catalog fields alone, so only `touched_model_ids` (the
+    models the ingest created or changed, `IngestResult.touched_model_ids`)
+    get theirs decided again; None means every model of the snapshot.
+    Curators' rule changes re-apply to every model from the admin.
+
+    The compact daily history is not written here: observations are rolled
+    up into it when they are pruned (`snapshots.retention`).
     """
-    snapshot_compute_deltas(snapshot=snapshot)
-    daily_history_record(snapshot=snapshot)
+    if snapshot.deltas_computed_at is None:
+        snapshot_compute_deltas(snapshot=snapshot)
+    # A first import decides the tags of 100k models: hold off the cycle
+    # collector, as ingest does.
+    with cyclic_gc_paused():
+        if touched_model_ids is None:
+            tags_apply(model_ids=Observation.objects.filter(snapshot=snapshot).values("model_id"))
+        elif touched_model_ids:
+            tags_apply(model_ids=touched_model_ids)
     now = timezone.now()
     snapshot.status = Snapshot.Status.COMPLETE
     snapshot.published_at = now
@@ -100,7 +117,7 @@ def snapshot_record(
         snapshot.models_seen = result.models_seen
         snapshot.finished_at = timezone.now()
         snapshot.save(update_fields=["models_seen", "finished_at"])
-        snapshot_publish(snapshot=snapshot)
+        snapshot_publish(snapshot=snapshot, touched_model_ids=result.touched_model_ids)
     return snapshot
 
 
@@ -369,4 +386,4 @@ def _run_refresh(
         if skipped:
             snapshot.error = f"{skipped} malformed record(s) skipped"
         snapshot.save()
-        snapshot_publish(snapshot=snapshot)
+        snapshot_publish(snapshot=snapshot, touched_model_ids=result.touched_model_ids)

@@ -1,6 +1,7 @@
 """Deltas, "new" and rank movement: the baseline rule and the figures it gives."""
 
 import json
+import random
 from datetime import timedelta
 from io import StringIO
 
@@ -231,49 +232,128 @@ def test_recomputing_overwrites_what_was_there():
     assert (one.delta_downloads_24h, one.is_new_7d, one.rank_change_24h) == (50, False, 0)
 
 
-def test_both_update_paths_give_the_same_figures():
+def stored_figures(snapshot: Snapshot) -> list[tuple]:
+    return sorted(
+        Observation.objects.filter(snapshot=snapshot).values_list(
+            "model__hub_id", *deltas.DELTA_FIELDS
+        )
+    )
+
+
+def update_paths() -> list:
+    """The UPDATE paths this database can run: the generic one, and its own if it has one."""
+    paths = [deltas._update_generic]
+    if connection.vendor == "postgresql":
+        paths.append(deltas._update_postgresql)
+    return paths
+
+
+def recomputed_by_every_update_path(snapshot: Snapshot) -> list[list[tuple]]:
+    results = []
+    for update in update_paths():
+        # Scribble over every figure first, so nothing is left from before.
+        Observation.objects.filter(snapshot=snapshot).update(
+            **{name: (True if name.startswith("is_new") else -1) for name in deltas.DELTA_FIELDS}
+        )
+        update(snapshot, snapshot.baseline_24h, snapshot.baseline_7d)
+        results.append(stored_figures(snapshot))
+    return results
+
+
+def test_the_write_path_and_both_update_paths_give_the_same_figures():
     published_snapshot(
-        [hub_record("a/x", downloads=10, likes=1, downloadsAllTime=100)], taken_at=T0
+        [
+            hub_record("a/x", downloads=10, likes=1, downloadsAllTime=100),
+            hub_record("a/w", downloads=7, likes=1),
+        ],
+        taken_at=T0,
     )
     published_snapshot(
         [
             hub_record("a/x", downloads=20, likes=None, downloadsAllTime=None),
             hub_record("a/y", downloads=5, likes=2),
+            hub_record("a/w", downloads=None, likes=1),
         ],
         taken_at=T0 + days(6),
     )
+    # Written through ingest: the figures are computed as the rows are written.
     current = published_snapshot(
         [
             hub_record("a/x", downloads=40, likes=3, downloadsAllTime=160),
             hub_record("a/y", downloads=9, likes=2),
             hub_record("a/z", downloads=1),
+            hub_record("a/w", downloads=8, likes=None),
         ],
         taken_at=T0 + days(7),
     )
-    b24, b7 = current.baseline_24h, current.baseline_7d
-    assert b24 is not None and b7 is not None
-    paths = [deltas._update_generic]
-    if connection.vendor == "postgresql":
-        paths.append(deltas._update_postgresql)
-    results = []
-    for update in paths:
-        Observation.objects.filter(snapshot=current).update(
-            delta_downloads_24h=-1, delta_likes_7d=-1, is_new_24h=True, daily_downloads=-1
-        )
-        update(current, b24, b7)
-        results.append(
-            sorted(
-                Observation.objects.filter(snapshot=current).values_list(
-                    "model__hub_id", *deltas.DELTA_FIELDS
-                )
-            )
-        )
-    assert results[0] == [
+    assert current.baseline_24h is not None and current.baseline_7d is not None
+    written = stored_figures(current)
+    assert written == [
+        ("a/w", None, None, 0, 0, False, 1, None, False),
         ("a/x", 20, None, 0, None, False, 30, 2, False),
         ("a/y", 4, 0, 0, 0, False, None, None, True),
         ("a/z", None, None, None, None, True, None, None, True),
     ]
-    assert all(result == results[0] for result in results)
+    assert recomputed_by_every_update_path(current) == [written] * len(update_paths())
+
+
+def test_the_write_path_matches_the_update_paths_on_varied_data():
+    # Models come and go, and any figure may be missing on either side.
+    rng = random.Random(7)
+
+    def figure(high: int):
+        return None if rng.random() < 0.15 else rng.randrange(high)
+
+    def records(count: int) -> list[dict]:
+        chosen = rng.sample(range(120), count)
+        return [
+            hub_record(
+                f"m/{i:03d}",
+                downloads=figure(10_000),
+                likes=figure(500),
+                downloadsAllTime=figure(1_000_000),
+            )
+            for i in chosen
+        ]
+
+    for offset in (0, 6):
+        published_snapshot(records(80), taken_at=T0 + days(offset))
+    current = published_snapshot(records(90), taken_at=T0 + days(7))
+    written = stored_figures(current)
+    assert len(written) == 90
+    assert {row[5] for row in written} == {True, False}  # some new over 24h, some not
+    assert any(None not in row for row in written)  # some rows have every figure
+    assert recomputed_by_every_update_path(current) == [written] * len(update_paths())
+
+
+def test_publishing_keeps_the_deltas_written_with_the_observations(monkeypatch):
+    from snapshots import services
+
+    recomputed = []
+    monkeypatch.setattr(services, "snapshot_compute_deltas", lambda **kw: recomputed.append(kw))
+    published_snapshot([hub_record("a/one", downloads=100)], taken_at=T0)
+    current = published_snapshot([hub_record("a/one", downloads=150)], taken_at=T0 + days(1))
+    assert recomputed == []
+    assert observations(current)["a/one"].delta_downloads_24h == 50
+
+
+def test_publishing_computes_deltas_a_snapshot_lacks():
+    from snapshots.services import snapshot_publish
+
+    published_snapshot([hub_record("a/one", downloads=100)], taken_at=T0)
+    current = stored_snapshot(
+        T0 + days(1),
+        status=Snapshot.Status.RUNNING,
+        records=[hub_record("a/one", downloads=130)],
+    )
+    # As if written by something that does not compute them.
+    Observation.objects.filter(snapshot=current).update(delta_downloads_24h=None)
+    current.deltas_computed_at = None
+    with transaction.atomic():
+        snapshot_publish(snapshot=current)
+    assert observations(current)["a/one"].delta_downloads_24h == 30
+    current.refresh_from_db()
+    assert current.deltas_computed_at is not None
 
 
 @pytest.mark.parametrize("n", [3, 60])
@@ -287,6 +367,22 @@ def test_its_query_count_does_not_grow_with_the_number_of_models(n):
         snapshot_compute_deltas(snapshot=current)
     # Two baseline look-ups, one UPDATE of every observation, one snapshot save.
     assert len(queries) == 4
+    assert Observation.objects.filter(snapshot=current, delta_downloads_7d=0).count() == n
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_writing_deltas_with_the_observations_costs_a_fixed_number_of_queries(n):
+    published_snapshot(hub_records(n), taken_at=T0)
+    published_snapshot(hub_records(n), taken_at=T0 + days(6))
+    current = Snapshot.objects.create(taken_at=T0 + days(7), started_at=T0 + days(7))
+    records = [parse_hub_record(r) for r in hub_records(n + 1)]
+    with CaptureQueriesContext(connection) as queries:
+        snapshot_ingest(snapshot=current, records=records, seen_at=current.taken_at)
+    # Alias map, catalog, the one new model, two baseline look-ups, one read
+    # of each baseline's rows, the observations, the snapshot's baselines;
+    # PostgreSQL reserves the new model's key in a statement of its own.
+    expected = 9 + (connection.vendor == "postgresql")
+    assert len(queries) == expected, [q["sql"][:60] for q in queries]
     assert Observation.objects.filter(snapshot=current, delta_downloads_7d=0).count() == n
 
 

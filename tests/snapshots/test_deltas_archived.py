@@ -13,7 +13,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from snapshots.models import Observation
+from snapshots.deltas import DELTA_FIELDS, snapshots_recompute_deltas
+from snapshots.models import Observation, Snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +99,18 @@ def test_stored_deltas_equal_differences_computed_from_the_files(hub_trending):
     assert new["24h"] > 0 and new["7d"] > 0
     # The archives carry no all-time downloads: true daily downloads stay unknown.
     assert not Observation.objects.filter(daily_downloads__isnull=False).exists()
+
+
+def test_recomputing_the_archives_changes_no_figure(hub_trending):
+    # Imported oldest first, every snapshot's deltas were computed as its
+    # observations were written; the UPDATE path must find the same figures.
+    call_command("import_snapshots", str(hub_trending), "--no-progress", stdout=StringIO())
+
+    def stored():
+        figures = Observation.objects.values_list("snapshot_id", "model_id", *DELTA_FIELDS)
+        baselines = Snapshot.objects.values_list("pk", "baseline_24h", "baseline_7d")
+        return sorted(figures), sorted(baselines)
+
+    written = stored()
+    assert snapshots_recompute_deltas() == len(written[1]) > 200
+    assert stored() == written

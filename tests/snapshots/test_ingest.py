@@ -102,7 +102,26 @@ def test_its_query_count_does_not_grow_with_the_number_of_models(n):
     snapshot = Snapshot.objects.create(taken_at=T0, started_at=T0)
     with CaptureQueriesContext(connection) as ctx:
         snapshot_ingest(snapshot=snapshot, records=records, seen_at=T0)
-    # Alias map, existing catalog, model insert, observation insert: four
-    # statements, plus the extra batches SQLite's 999-variable limit forces.
-    # Never one per model.
-    assert len(ctx.captured_queries) <= 4 + n // 20, [q["sql"][:60] for q in ctx.captured_queries]
+    # Alias map, existing catalog, keys for the new models (PostgreSQL
+    # reserves them from the sequence), model insert, the two baseline
+    # look-ups (deltas are computed as observations are written; no baseline
+    # here, so no baseline rows to read), observation insert, the snapshot's
+    # baselines saved: eight statements, plus the extra batches SQLite's
+    # 999-variable limit forces. Never one per model.
+    assert len(ctx.captured_queries) <= 8 + n // 20, [q["sql"][:60] for q in ctx.captured_queries]
+
+
+def test_it_reports_the_models_it_created_or_changed():
+    records = hub_records(5)
+    published_snapshot(records)
+    by_hub_id = dict(HubModel.objects.values_list("hub_id", "pk"))
+    records[1] = {**records[1], "library_name": "peft"}  # a catalog change
+    records[2] = {**records[2], "downloads": 1}  # a metric: not a catalog change
+    records.append(hub_record("new/model"))
+    snapshot = Snapshot.objects.create(taken_at=T0 + days(1), started_at=T0 + days(1))
+    result = snapshot_ingest(
+        snapshot=snapshot, records=[parse_hub_record(r) for r in records], seen_at=T0
+    )
+    new_pk = HubModel.objects.get(hub_id="new/model").pk
+    assert sorted(result.touched_model_ids) == sorted([by_hub_id[records[1]["id"]], new_pk])
+    assert (result.models_created, result.models_updated) == (1, 1)

@@ -1,4 +1,4 @@
-"""Retention: observations pruned after 30 days, a daily history kept for a year."""
+"""Retention: observations pruned after 30 days, rolled up into a daily history kept a year."""
 
 from datetime import UTC, date, datetime, timedelta
 from io import StringIO
@@ -6,13 +6,15 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from registry.models import HubModel
+from registry.records import parse_hub_record
 from snapshots import retention
+from snapshots.ingest import snapshot_ingest
 from snapshots.models import DailyObservation, Observation, Snapshot
-from snapshots.retention import daily_history_record, observations_prune
+from snapshots.retention import daily_history_rollup, observations_prune
 from tests.factories import T0, days, hub_record, hub_records, published_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -27,66 +29,120 @@ def daily_rows() -> dict[tuple[str, date], tuple]:
     }
 
 
+def roll_up(*snapshots: Snapshot) -> int:
+    return daily_history_rollup(snapshot_ids=[s.pk for s in snapshots])
+
+
 # --- Daily history ------------------------------------------------------------------
 
 
-def test_it_keeps_one_row_per_model_and_day_the_latest_snapshot_winning():
-    morning = published_snapshot(
-        [hub_record("a/one", downloads=10, likes=1), hub_record("a/gone", downloads=5, likes=1)],
-        taken_at=T0 - timedelta(hours=4),
-    )
-    evening = published_snapshot(
-        [hub_record("a/one", downloads=30, likes=3)], taken_at=T0 + timedelta(hours=8)
-    )
-    # Arrives late, taken between the two: it must not replace the evening's figures.
-    noon = published_snapshot(
-        [hub_record("a/one", downloads=20, likes=2), hub_record("a/gone", downloads=6, likes=1)],
-        taken_at=T0,
-    )
-    next_day = published_snapshot(
-        [hub_record("a/one", downloads=40, likes=4)], taken_at=T0 + days(1)
-    )
-    assert daily_rows() == {
-        ("a/one", DAY): (evening.pk, 30, 3, 1),
-        ("a/gone", DAY): (noon.pk, 6, 1, 2),  # absent in the evening: noon is its latest
-        ("a/one", DAY + timedelta(days=1)): (next_day.pk, 40, 4, 1),
+def test_publishing_writes_no_daily_history():
+    # Rolled up when observations are pruned, not on every (hourly) publish.
+    published_snapshot(hub_records(3), taken_at=T0)
+    published_snapshot(hub_records(3), taken_at=T0 + timedelta(hours=1))
+    assert not DailyObservation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        ["morning evening noon next_day"],  # one roll-up of them all
+        ["evening", "noon morning", "next_day"],  # the evening first: it must stay
+        ["morning", "noon", "evening", "next_day"],
+        ["next_day", "noon", "evening", "morning"],
+    ],
+)
+def test_it_keeps_one_row_per_model_and_day_the_latest_snapshot_winning(batches):
+    snapshots = {
+        "morning": published_snapshot(
+            [hub_record("a/one", downloads=10, likes=1), hub_record("a/gone", downloads=5)],
+            taken_at=T0 - timedelta(hours=4),
+        ),
+        "evening": published_snapshot(
+            [hub_record("a/one", downloads=30, likes=3)], taken_at=T0 + timedelta(hours=8)
+        ),
+        # Taken between the two, published last: it must not replace the evening's figures.
+        "noon": published_snapshot(
+            [hub_record("a/one", downloads=20, likes=2), hub_record("a/gone", downloads=6)],
+            taken_at=T0,
+        ),
+        "next_day": published_snapshot(
+            [hub_record("a/one", downloads=40, likes=4)], taken_at=T0 + days(1)
+        ),
     }
-    assert morning.pk not in {snapshot for snapshot, *_ in daily_rows().values()}
+    for batch in batches:
+        roll_up(*(snapshots[name] for name in batch.split()))
+    assert daily_rows() == {
+        ("a/one", DAY): (snapshots["evening"].pk, 30, 3, 1),
+        # absent in the evening: noon is its latest
+        ("a/gone", DAY): (snapshots["noon"].pk, 6, 10, 2),
+        ("a/one", DAY + timedelta(days=1)): (snapshots["next_day"].pk, 40, 4, 1),
+    }
 
 
 def test_it_files_a_snapshot_under_its_utc_day():
     from zoneinfo import ZoneInfo
 
     # 01:30 in Berlin on the 2nd is 00:30 UTC on the 2nd; 00:30 in New York is 05:30 UTC.
-    published_snapshot(
+    one = published_snapshot(
         [hub_record("a/one")],
         taken_at=datetime(2026, 3, 2, 0, 30, tzinfo=ZoneInfo("America/New_York")),
     )
-    published_snapshot(
+    two = published_snapshot(
         [hub_record("a/two")],
         taken_at=datetime(2026, 3, 1, 23, 30, tzinfo=ZoneInfo("Europe/Berlin")),
     )
+    roll_up(one, two)
     assert set(DailyObservation.objects.values_list("model__hub_id", "day")) == {
         ("a/one", date(2026, 3, 2)),
         ("a/two", date(2026, 3, 1)),
     }
 
 
-def test_recording_the_same_snapshot_twice_changes_nothing():
+def test_rolling_up_the_same_snapshot_twice_changes_nothing():
     snapshot = published_snapshot(hub_records(4), taken_at=T0)
+    assert roll_up(snapshot) == 4
     before = daily_rows()
-    daily_history_record(snapshot=snapshot)
+    roll_up(snapshot)
     assert daily_rows() == before and len(before) == 4
+
+
+@pytest.mark.parametrize("status", [Snapshot.Status.PARTIAL, Snapshot.Status.FAILED])
+def test_it_rolls_up_only_complete_snapshots(status):
+    with transaction.atomic():
+        unfinished = Snapshot.objects.create(status=status, taken_at=T0, started_at=T0)
+        snapshot_ingest(
+            snapshot=unfinished, records=[parse_hub_record(hub_record("a/one"))], seen_at=T0
+        )
+    assert roll_up(unfinished) == 0
+    assert not DailyObservation.objects.exists()
 
 
 @pytest.mark.parametrize("n", [3, 40])
 def test_its_query_count_does_not_grow_with_the_number_of_models(n):
-    published_snapshot(hub_records(n), taken_at=T0 - timedelta(hours=1))
+    earlier = published_snapshot(hub_records(n), taken_at=T0 - timedelta(hours=1))
     later = published_snapshot(hub_records(n), taken_at=T0)
+    yesterday = published_snapshot(hub_records(n), taken_at=T0 - days(1))
     with CaptureQueriesContext(connection) as queries:
-        daily_history_record(snapshot=later)
-    assert len(queries) == 2  # the day's later snapshots, then one upsert (INSERT … SELECT)
-    assert set(DailyObservation.objects.values_list("snapshot_id", flat=True)) == {later.pk}
+        roll_up(earlier, later, yesterday)
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    # The snapshots and their days, then one INSERT … SELECT per day.
+    assert len(statements) == 3, statements
+    assert DailyObservation.objects.filter(day=DAY).values("snapshot_id").distinct().count() == 1
+    assert set(DailyObservation.objects.values_list("snapshot_id", flat=True)) == {
+        later.pk,
+        yesterday.pk,
+    }
+
+
+def test_a_row_whose_snapshot_is_gone_is_replaced_by_any_snapshot_of_its_day():
+    roll_up(
+        published_snapshot([hub_record("a/one", downloads=10)], taken_at=T0 + timedelta(hours=6))
+    )
+    DailyObservation.objects.update(snapshot=None)
+    earlier = published_snapshot([hub_record("a/one", downloads=7)], taken_at=T0)
+    roll_up(earlier)
+    assert daily_rows() == {("a/one", DAY): (earlier.pk, 7, 10, 1)}
 
 
 # --- Pruning ------------------------------------------------------------------------
@@ -129,12 +185,58 @@ def test_it_never_prunes_the_snapshot_being_served():
 
 
 def test_a_dry_run_counts_and_deletes_nothing():
-    old, _, _ = three_snapshots()
+    old, recent, _ = three_snapshots()
+    roll_up(old, recent)
     DailyObservation.objects.filter(snapshot=old).update(day=(NOW - days(400)).date())
     result = observations_prune(now=NOW, dry_run=True)
     assert (result.snapshots, result.observations, result.daily_observations) == (1, 3, 3)
-    assert result.dry_run
-    assert Observation.objects.count() == 9 and DailyObservation.objects.count() == 9
+    assert result.dry_run and result.rolled_up == 0
+    assert Observation.objects.count() == 9 and DailyObservation.objects.count() == 5
+
+
+def test_it_rolls_pruned_observations_up_into_the_daily_history():
+    old, recent, latest = three_snapshots()
+    result = observations_prune(now=NOW)
+    assert (result.observations, result.rolled_up) == (3, 3)
+    old_day = (NOW - days(35)).date()
+    assert set(DailyObservation.objects.values_list("day", "snapshot_id")) == {(old_day, old.pk)}
+    # The kept snapshots' observations are their own history until they are pruned.
+    assert not DailyObservation.objects.filter(snapshot__in=[recent, latest]).exists()
+
+
+def test_the_days_latest_snapshot_wins_across_prunes():
+    # A day straddling the cutoff: its morning is pruned today, its evening tomorrow.
+    morning = published_snapshot(
+        [hub_record("a/one", downloads=10), hub_record("a/gone", downloads=5)],
+        taken_at=NOW - days(31) - timedelta(hours=4),
+    )
+    evening = published_snapshot(
+        [hub_record("a/one", downloads=30)], taken_at=NOW - days(31) + timedelta(hours=4)
+    )
+    published_snapshot([hub_record("a/one")], taken_at=NOW)  # the one being served
+    day = morning.taken_at.date()
+    assert observations_prune(now=NOW - days(1) + timedelta(hours=2)).snapshots == 1
+    assert daily_rows() == {
+        ("a/one", day): (morning.pk, 10, 10, 1),
+        ("a/gone", day): (morning.pk, 5, 10, 2),
+    }
+    assert observations_prune(now=NOW).snapshots == 1
+    assert daily_rows() == {
+        ("a/one", day): (evening.pk, 30, 10, 1),
+        ("a/gone", day): (morning.pk, 5, 10, 2),
+    }
+
+
+def test_a_failed_roll_up_deletes_nothing(monkeypatch):
+    three_snapshots()
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(retention, "daily_history_rollup", broken)
+    with pytest.raises(RuntimeError):
+        observations_prune(now=NOW)
+    assert Observation.objects.count() == 9
 
 
 def test_it_deletes_in_batches(monkeypatch):
@@ -195,10 +297,3 @@ def test_the_task_prunes_and_beat_runs_it_daily_with_an_expiry(settings):
 
 def test_the_defaults_are_thirty_days_and_a_year():
     assert (settings.OBSERVATION_RETENTION_DAYS, settings.DAILY_HISTORY_DAYS) == (30, 365)
-
-
-def test_a_row_whose_snapshot_is_gone_is_replaced_by_any_snapshot_of_its_day():
-    published_snapshot([hub_record("a/one", downloads=10)], taken_at=T0 + timedelta(hours=6))
-    DailyObservation.objects.update(snapshot=None)
-    earlier = published_snapshot([hub_record("a/one", downloads=7)], taken_at=T0)
-    assert daily_rows() == {("a/one", DAY): (earlier.pk, 7, 10, 1)}

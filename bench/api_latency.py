@@ -1,0 +1,440 @@
+"""Latency of /api/v4/models under gunicorn, on PostgreSQL and Redis, cached and uncached.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+    REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/api_latency.py
+
+It creates a scratch database `modelboard_bench_api_<pid>` on the PostgreSQL
+server DATABASE_URL names, migrates it and loads the demo (`manage.py demo
+--models 3000 --no-admin`), then serves it with `gunicorn -w 4` (sync
+workers) on a free loopback port and puts 16 concurrent connections on the
+endpoint for a fixed duration, three times:
+
+- cached: what registry/wsgi.py serves, behind `registry.caching.ResponseCacheApp`
+  (the WSGI wrapper that answers cached responses before Django's request
+  cycle; the benchmark adds it if registry/wsgi.py does not), the cache warm,
+  as it is between publishes;
+- cached-view: Django alone, so hits are answered by the view decorator
+  (`cached_get`) inside Django's request cycle: one Redis round trip, no query;
+- uncached: the response cache switched off (RESPONSE_CACHE_ENABLED = False,
+  from a settings module the benchmark writes): every request queries
+  PostgreSQL and renders the JSON.
+
+The load comes from `wrk` when it is installed (C, so it takes little of the
+CPU the server needs), else from a Python client with one thread per
+connection. It prints p50 and p99 latency and requests per second for each,
+and whether the cached p99 meets the target (10 ms). The database is dropped
+and the run's cache keys (a prefix of their own) deleted at the end, unless
+--keep is given. The machine's other load shows in the figures: run it on a
+quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+TARGET_P99_MS = 10.0
+
+# Modules the benchmark writes to a temporary folder for gunicorn to load.
+BENCH_MODULES = {
+    "bench_api_uncached": '''"""Settings for the uncached run of bench/api_latency.py."""
+from registry.settings import *  # noqa: F403
+
+RESPONSE_CACHE_ENABLED = False
+''',
+    "bench_api_django": '''"""Django alone: hits answered by the view decorator."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+application = get_wsgi_application()
+''',
+    "bench_api_fast": '''"""registry/wsgi.py, behind ResponseCacheApp (added if it is not)."""
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+
+from registry.caching import ResponseCacheApp  # noqa: E402
+from registry.wsgi import application as served  # noqa: E402
+
+application = served if isinstance(served, ResponseCacheApp) else ResponseCacheApp(served)
+''',
+}
+
+
+# --- The scratch database --------------------------------------------------
+
+
+def scratch_database_url(server_url: str, name: str) -> str:
+    return urlsplit(server_url)._replace(path=f"/{name}").geturl()
+
+
+def admin_execute(server_url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, env=env, check=True)
+
+
+def delete_cache_keys(redis_url: str, prefix: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    return len(keys)
+
+
+# --- gunicorn --------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_gunicorn(env: dict, *, app: str, workers: int, log: Path) -> Server:
+    port = free_port()
+    gunicorn = str(Path(PYTHON).with_name("gunicorn"))
+    with log.open("w") as stderr:  # a file, not a pipe nobody reads, which could fill
+        process = subprocess.Popen(
+            [gunicorn, app, "-w", str(workers), "-b", f"127.0.0.1:{port}"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    return Server(process=process, port=port, log=log)
+
+
+def get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(server: Server, path: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"gunicorn exited:\n{server.log.read_text()}")
+        try:
+            status, _, body = get(server.port, path)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if status != 200:
+            raise SystemExit(f"{path} answered {status}: {body[:300]!r}")
+        return
+    raise SystemExit("gunicorn did not answer in time")
+
+
+# --- Load ------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    label: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    tool: str
+    body_bytes: int
+    x_cache: str
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_ms(text: str, label: str) -> float:
+    match = re.search(rf"^\s*{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"could not read the {label} latency from wrk:\n{text}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def load_wrk(url: str, *, connections: int, duration: int, threads: int) -> dict:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
+    if total is None:
+        raise SystemExit(f"could not read wrk's totals:\n{out}")
+    seconds = float(total.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[total.group(3)]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return {
+        "requests": int(total.group(1)),
+        "seconds": seconds,
+        "p50_ms": _wrk_ms(out, "50%"),
+        "p99_ms": _wrk_ms(out, "99%"),
+        "errors": errors,
+    }
+
+
+def load_python(port: int, path: str, *, connections: int, duration: int) -> dict:
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    errors = [0] * connections
+    stop_at = time.monotonic() + duration
+
+    def worker(slot: int) -> None:
+        conn = None
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[slot] += 1
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except OSError:
+                errors[slot] += 1
+                conn = None
+                continue
+            latencies[slot].append((time.perf_counter() - started) * 1000)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - started
+    every = sorted(x for slot in latencies for x in slot)
+    if not every:
+        raise SystemExit("no request succeeded")
+
+    def percentile(p: float) -> float:
+        return every[min(len(every) - 1, int(round(p / 100 * (len(every) - 1))))]
+
+    return {
+        "requests": len(every),
+        "seconds": seconds,
+        "p50_ms": percentile(50),
+        "p99_ms": percentile(99),
+        "errors": sum(errors),
+    }
+
+
+def measure(label: str, server: Server, args, *, expect_cache: str | None) -> Result:
+    url_path = args.path
+    # Warm up: imports, connections, the cache entry (cached run), the query plan.
+    for _ in range(20):
+        status, headers, body = get(server.port, url_path)
+    x_cache = headers.get("x-cache", "-")
+    if expect_cache is not None and x_cache != expect_cache:
+        raise SystemExit(f"{label}: expected X-Cache {expect_cache}, got {x_cache}")
+    if expect_cache is None and x_cache != "-":
+        raise SystemExit(f"{label}: the response cache is still on (X-Cache {x_cache})")
+    use_wrk = args.load == "wrk" or (args.load == "auto" and shutil.which("wrk"))
+    # A short run first, not counted: every worker warm, every copy in place.
+    if use_wrk:
+        load_wrk(
+            f"http://127.0.0.1:{server.port}{url_path}",
+            connections=args.connections,
+            duration=2,
+            threads=args.wrk_threads,
+        )
+    else:
+        load_python(server.port, url_path, connections=args.connections, duration=2)
+    if use_wrk:
+        figures = load_wrk(
+            f"http://127.0.0.1:{server.port}{url_path}",
+            connections=args.connections,
+            duration=args.duration,
+            threads=args.wrk_threads,
+        )
+        tool = f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s"
+    else:
+        figures = load_python(
+            server.port, url_path, connections=args.connections, duration=args.duration
+        )
+        tool = f"python, {args.connections} threads, {args.duration}s"
+    return Result(label=label, tool=tool, body_bytes=len(body), x_cache=x_cache, **figures)
+
+
+# --- Main ------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server (the scratch database is created there)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        help="Redis for the cache (keys under a prefix of this run's own)",
+    )
+    parser.add_argument("--path", default="/api/v4/models", help="what to request")
+    parser.add_argument("--models", type=int, default=3000, help="demo catalog size")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per run")
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--skip-uncached", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the database and cache keys")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("--database-url must name a PostgreSQL server")
+    run_id = f"{os.getpid()}"
+    name = f"modelboard_bench_api_{run_id}"
+    prefix = f"bench-api-{run_id}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": scratch_database_url(args.database_url, name),
+        "REDIS_URL": args.redis_url,
+        "CACHE_KEY_PREFIX": prefix,
+        "CONN_MAX_AGE": "60",  # as deploy/README.md runs production
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "MODELBOARD_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    settings_dir = tempfile.mkdtemp(prefix="bench-api-")
+    for module, source in BENCH_MODULES.items():
+        Path(settings_dir, f"{module}.py").write_text(source)
+    env["PYTHONPATH"] = os.pathsep.join([settings_dir, str(REPO)])
+    server: Server | None = None
+    results: list[Result] = []
+    print(f"scratch database {name}; cache prefix {prefix}")
+    admin_execute(args.database_url, f'CREATE DATABASE "{name}"')
+    try:
+        started = time.monotonic()
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "demo", "--models", str(args.models), "--no-admin")
+        # Settle: what autovacuum would otherwise do during the measurements.
+        admin_execute(env["DATABASE_URL"], "VACUUM ANALYZE")
+        admin_execute(env["DATABASE_URL"], "CHECKPOINT")
+        print(f"database ready in {time.monotonic() - started:.0f}s")
+
+        runs = [
+            ("cached", "bench_api_fast:application", env, "HIT"),
+            ("cached-view", "bench_api_django:application", env, "HIT"),
+        ]
+        if not args.skip_uncached:
+            uncached_env = {**env, "DJANGO_SETTINGS_MODULE": "bench_api_uncached"}
+            runs.append(("uncached", "bench_api_django:application", uncached_env, None))
+        for label, app, run_env, expect in runs:
+            log = Path(settings_dir, f"gunicorn-{label}.log")
+            server = start_gunicorn(run_env, app=app, workers=args.workers, log=log)
+            wait_ready(server, args.path)
+            load = os.getloadavg()[0]
+            print(
+                f"{label}: measuring {args.path} for {args.duration}s "
+                f"(load average before: {load:.2f}) …",
+                flush=True,
+            )
+            results.append(measure(label, server, args, expect_cache=expect))
+            server.stop()
+            server = None
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(settings_dir, ignore_errors=True)
+        if not args.keep:
+            admin_execute(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            delete_cache_keys(args.redis_url, prefix)
+
+    print()
+    print(
+        f"GET {args.path} · gunicorn -w {args.workers} (sync) · PostgreSQL + Redis · "
+        f"{args.connections} connections · {os.cpu_count()} cores · Python "
+        f"{platform.python_version()}"
+    )
+    print(f"{'':12} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'requests':>9} {'errors':>7}  body")
+    for r in results:
+        print(
+            f"{r.label:12} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.rps:9.0f} {r.requests:9d} "
+            f"{r.errors:7d}  {r.body_bytes:,} B (X-Cache {r.x_cache})"
+        )
+    print(f"load: {results[0].tool}" if results else "")
+    cached = next((r for r in results if r.label == "cached"), None)
+    if cached is None:
+        return 1
+    met = cached.p99_ms <= TARGET_P99_MS and cached.errors == 0
+    verdict = "met" if met else "NOT met"
+    print(f"target: cached p99 <= {TARGET_P99_MS:.0f} ms: {verdict} ({cached.p99_ms:.2f} ms)")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
