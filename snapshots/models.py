@@ -119,8 +119,8 @@ class Observation(models.Model):
     likes = models.IntegerField(null=True, blank=True)
     trending_score = models.FloatField(null=True, blank=True)
     last_modified = models.DateTimeField(null=True, blank=True)
-    # Computed once when the snapshot is published (snapshots.deltas). Null
-    # means unknown (no baseline snapshot, or a side lacks the figure), never 0.
+    # Computed once, as the snapshot's observations are written (snapshots.ingest,
+    # with snapshots.deltas for recomputes). Null means unknown (no baseline snapshot, or a side lacks the figure), never 0.
     rank_change_24h = models.IntegerField(
         null=True, blank=True, help_text="Places gained since the 24h baseline (negative: lost)."
     )
@@ -170,8 +170,9 @@ class Lease(models.Model):
 class DailyObservation(models.Model):
     """One model's figures for one UTC day: the compact history kept for a year.
 
-    Written when a snapshot is published (the day's latest snapshot wins), so
-    trends longer than the 30 days of full observations stay possible.
+    Rolled up from observations when they are pruned (the day's latest
+    snapshot wins), so trends longer than the 30 days of full observations stay
+    possible; the last 30 days come from the observations themselves.
     """
 
     model = models.ForeignKey(HubModel, on_delete=models.CASCADE, related_name="daily")

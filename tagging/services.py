@@ -1,7 +1,8 @@
 """Writes for capability tags: deciding which models carry which tag.
 
 `tags_apply` is the one place ModelTag rows are written. It runs on every
-publish (for the snapshot's models) and whenever curators change tags, rules
+publish (for the models the snapshot created or changed: tags depend only on
+catalog fields) and whenever curators change tags, rules
 or overrides in the admin (for everyone, or the one model an override names).
 """
 

@@ -1,6 +1,6 @@
 """manage.py recompute_deltas [--since ISO]: recompute stored deltas and rank changes.
 
-Deltas are computed when a snapshot is published; run this after importing
+Deltas are computed as a snapshot is written; run this after importing
 archives out of order or correcting data. Snapshots are recomputed oldest
 first, each in its own transaction.
 """
