@@ -120,7 +120,8 @@ class Observation(models.Model):
     trending_score = models.FloatField(null=True, blank=True)
     last_modified = models.DateTimeField(null=True, blank=True)
     # Computed once, as the snapshot's observations are written (snapshots.ingest,
-    # with snapshots.deltas for recomputes). Null means unknown (no baseline snapshot, or a side lacks the figure), never 0.
+    # with snapshots.deltas for recomputes). Null means unknown (no baseline
+    # snapshot, or a side lacks the figure), never 0.
     rank_change_24h = models.IntegerField(
         null=True, blank=True, help_text="Places gained since the 24h baseline (negative: lost)."
     )

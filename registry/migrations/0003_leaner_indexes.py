@@ -4,46 +4,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0002_seed_plans_and_providers'),
+        ("registry", "0002_seed_plans_and_providers"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='hubmodel',
-            name='author',
+            model_name="hubmodel",
+            name="author",
             field=models.CharField(max_length=100),
         ),
         migrations.AlterField(
-            model_name='hubmodel',
-            name='license_class',
-            field=models.CharField(choices=[('permissive', 'Permissive'), ('copyleft', 'Copyleft'), ('open-weights', 'Open weights with restrictions'), ('non-commercial', 'Non-commercial'), ('unknown', 'Unknown')], default='unknown', max_length=16),
+            model_name="hubmodel",
+            name="license_class",
+            field=models.CharField(
+                choices=[
+                    ("permissive", "Permissive"),
+                    ("copyleft", "Copyleft"),
+                    ("open-weights", "Open weights with restrictions"),
+                    ("non-commercial", "Non-commercial"),
+                    ("unknown", "Unknown"),
+                ],
+                default="unknown",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='hubmodel',
-            name='param_class',
-            field=models.CharField(choices=[('<1B', '<1B'), ('1-3B', '1–3B'), ('3-8B', '3–8B'), ('8-15B', '8–15B'), ('15-40B', '15–40B'), ('40-100B', '40–100B'), ('100B+', '100B+'), ('unknown', 'Unknown')], default='unknown', max_length=8, verbose_name='parameter class'),
+            model_name="hubmodel",
+            name="param_class",
+            field=models.CharField(
+                choices=[
+                    ("<1B", "<1B"),
+                    ("1-3B", "1–3B"),
+                    ("3-8B", "3–8B"),
+                    ("8-15B", "8–15B"),
+                    ("15-40B", "15–40B"),
+                    ("40-100B", "40–100B"),
+                    ("100B+", "100B+"),
+                    ("unknown", "Unknown"),
+                ],
+                default="unknown",
+                max_length=8,
+                verbose_name="parameter class",
+            ),
         ),
         migrations.AlterField(
-            model_name='hubmodel',
-            name='pipeline_tag',
-            field=models.CharField(blank=True, max_length=64, verbose_name='task'),
+            model_name="hubmodel",
+            name="pipeline_tag",
+            field=models.CharField(blank=True, max_length=64, verbose_name="task"),
         ),
         migrations.AddIndex(
-            model_name='hubmodel',
-            index=models.Index(fields=['author'], name='hubmodel_author'),
+            model_name="hubmodel",
+            index=models.Index(fields=["author"], name="hubmodel_author"),
         ),
         migrations.AddIndex(
-            model_name='hubmodel',
-            index=models.Index(fields=['pipeline_tag'], name='hubmodel_pipeline_tag'),
+            model_name="hubmodel",
+            index=models.Index(fields=["pipeline_tag"], name="hubmodel_pipeline_tag"),
         ),
         migrations.AddIndex(
-            model_name='hubmodel',
-            index=models.Index(fields=['license_class'], name='hubmodel_license_class'),
+            model_name="hubmodel",
+            index=models.Index(fields=["license_class"], name="hubmodel_license_class"),
         ),
         migrations.AddIndex(
-            model_name='hubmodel',
-            index=models.Index(fields=['param_class'], name='hubmodel_param_class'),
+            model_name="hubmodel",
+            index=models.Index(fields=["param_class"], name="hubmodel_param_class"),
         ),
     ]

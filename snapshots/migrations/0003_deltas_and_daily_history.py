@@ -5,84 +5,130 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0002_seed_plans_and_providers'),
-        ('snapshots', '0002_curator_group'),
+        ("registry", "0002_seed_plans_and_providers"),
+        ("snapshots", "0002_curator_group"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='observation',
-            name='daily_downloads',
-            field=models.BigIntegerField(blank=True, help_text='True downloads since the 24h baseline, from all-time counts on both sides.', null=True),
+            model_name="observation",
+            name="daily_downloads",
+            field=models.BigIntegerField(
+                blank=True,
+                help_text="True downloads since the 24h baseline, from all-time counts on both sides.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='delta_downloads_24h',
+            model_name="observation",
+            name="delta_downloads_24h",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='delta_downloads_7d',
+            model_name="observation",
+            name="delta_downloads_7d",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='delta_likes_24h',
+            model_name="observation",
+            name="delta_likes_24h",
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='delta_likes_7d',
+            model_name="observation",
+            name="delta_likes_7d",
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='is_new_24h',
-            field=models.BooleanField(db_default=False, default=False, help_text='Absent from the 24h baseline snapshot.'),
+            model_name="observation",
+            name="is_new_24h",
+            field=models.BooleanField(
+                db_default=False, default=False, help_text="Absent from the 24h baseline snapshot."
+            ),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='is_new_7d',
+            model_name="observation",
+            name="is_new_7d",
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='rank_change_24h',
-            field=models.IntegerField(blank=True, help_text='Places gained since the 24h baseline (negative: lost).', null=True),
+            model_name="observation",
+            name="rank_change_24h",
+            field=models.IntegerField(
+                blank=True,
+                help_text="Places gained since the 24h baseline (negative: lost).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='snapshot',
-            name='baseline_24h',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='snapshots.snapshot'),
+            model_name="snapshot",
+            name="baseline_24h",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="snapshots.snapshot",
+            ),
         ),
         migrations.AddField(
-            model_name='snapshot',
-            name='baseline_7d',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='snapshots.snapshot'),
+            model_name="snapshot",
+            name="baseline_7d",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="snapshots.snapshot",
+            ),
         ),
         migrations.AddField(
-            model_name='snapshot',
-            name='deltas_computed_at',
+            model_name="snapshot",
+            name="deltas_computed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='DailyObservation',
+            name="DailyObservation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('rank', models.PositiveIntegerField(blank=True, null=True)),
-                ('downloads', models.BigIntegerField(blank=True, null=True)),
-                ('downloads_all_time', models.BigIntegerField(blank=True, null=True)),
-                ('likes', models.IntegerField(blank=True, null=True)),
-                ('trending_score', models.FloatField(blank=True, null=True)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='daily', to='registry.hubmodel')),
-                ('snapshot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='snapshots.snapshot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("rank", models.PositiveIntegerField(blank=True, null=True)),
+                ("downloads", models.BigIntegerField(blank=True, null=True)),
+                ("downloads_all_time", models.BigIntegerField(blank=True, null=True)),
+                ("likes", models.IntegerField(blank=True, null=True)),
+                ("trending_score", models.FloatField(blank=True, null=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="daily",
+                        to="registry.hubmodel",
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="snapshots.snapshot",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['day'], name='daily_observation_day')],
-                'constraints': [models.UniqueConstraint(fields=('model', 'day'), name='daily_observation_unique')],
+                "indexes": [models.Index(fields=["day"], name="daily_observation_day")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("model", "day"), name="daily_observation_unique"
+                    )
+                ],
             },
         ),
     ]

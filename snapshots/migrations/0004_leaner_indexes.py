@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('snapshots', '0003_deltas_and_daily_history'),
+        ("snapshots", "0003_deltas_and_daily_history"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='observation',
-            name='snapshot',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='observations', to='snapshots.snapshot'),
+            model_name="observation",
+            name="snapshot",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="observations",
+                to="snapshots.snapshot",
+            ),
         ),
     ]

@@ -81,8 +81,7 @@ def test_it_fetches_detail_only_for_new_or_changed_models(replay_hub, hub_settin
 
 def test_it_does_not_refetch_detail_for_models_without_a_card(replay_hub, hub_settings):
     bare = [
-        {k: v for k, v in r.items() if k not in ("cardData", "safetensors")}
-        for r in hub_records(5)
+        {k: v for k, v in r.items() if k not in ("cardData", "safetensors")} for r in hub_records(5)
     ]
     hub = replay_hub(bare)
     assert snapshot_refresh(client=client_for(hub), max_models=5).details_fetched == 5

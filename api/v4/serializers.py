@@ -1,0 +1,127 @@
+"""The v4 JSON shapes (DESIGN.md, "API contracts"): plain dicts from rows.
+
+Null means unknown and stays null: a delta without a baseline is null, never 0.
+Fields that later issues fill (family, badges, score, profile, anomaly) are
+present already with their empty value, so clients can rely on the keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from registry.models import HubModel
+from snapshots.models import Observation, Snapshot
+from snapshots.selectors import HistoryPoint
+from tagging.models import Tag
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def snapshot_ref(snapshot: Snapshot) -> dict:
+    return {"id": snapshot.pk, "taken_at": _time(snapshot.taken_at)}
+
+
+def _delta(downloads: int | None, likes: int | None, *, new: bool, has_baseline: bool) -> dict:
+    # "new": absent from the baseline (its deltas are null for that reason);
+    # null when there is no baseline to be absent from.
+    return {"downloads": downloads, "likes": likes, "new": new if has_baseline else None}
+
+
+def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) -> dict:
+    """One model in one snapshot, in DESIGN.md's v4 shape.
+
+    Beyond DESIGN.md's example, each delta object says whether the model is
+    new in that window (`"new"`), which is what tells "no delta because it is
+    new" from "no delta because there is no baseline" (`"new": null`).
+    """
+    model: HubModel = observation.model
+    return {
+        "id": model.hub_id,
+        "author": model.author or None,
+        "provider": model.provider_name or None,
+        "pipeline_tag": model.pipeline_tag or None,
+        "library_name": model.library_name or None,
+        "license": model.license or None,
+        "license_class": model.license_class,
+        "parameters": model.parameters,
+        "param_class": model.param_class,
+        "family": None,
+        "tags": [tag.slug for tag in tags],
+        "badges": [],
+        "downloads": observation.downloads,
+        "downloads_all_time": observation.downloads_all_time,
+        "likes": observation.likes,
+        "trending_score": observation.trending_score,
+        "created_at": _time(model.created_at),
+        "last_modified": _time(observation.last_modified),
+        "rank": observation.rank,
+        "rank_change_24h": observation.rank_change_24h,
+        "score": None,
+        "profile": None,
+        "delta_24h": _delta(
+            observation.delta_downloads_24h,
+            observation.delta_likes_24h,
+            new=observation.is_new_24h,
+            has_baseline=snapshot.baseline_24h_id is not None,
+        ),
+        "delta_7d": _delta(
+            observation.delta_downloads_7d,
+            observation.delta_likes_7d,
+            new=observation.is_new_7d,
+            has_baseline=snapshot.baseline_7d_id is not None,
+        ),
+        "anomaly": None,
+        "snapshot": snapshot_ref(snapshot),
+        "tier": "free",
+        "access": "public",
+    }
+
+
+def history_point(point: HistoryPoint) -> dict:
+    return {
+        "snapshot_id": point.snapshot_id,
+        "taken_at": _time(point.taken_at),
+        "rank": point.rank,
+        "downloads": point.downloads,
+        "likes": point.likes,
+        "downloads_all_time": point.downloads_all_time,
+        "delta_downloads_24h": point.delta_downloads_24h,
+        "daily_downloads": point.daily_downloads,
+    }
+
+
+def tag_row(tag: Tag) -> dict:
+    return {
+        "slug": tag.slug,
+        "name": tag.name,
+        "description": tag.description or None,
+        "model_count": tag.model_count,
+    }
+
+
+def snapshot_meta(snapshot: Snapshot) -> dict:
+    """A snapshot's run: where it came from, what it cost, how it ended."""
+    duration = snapshot.duration
+    return {
+        "id": snapshot.pk,
+        "taken_at": _time(snapshot.taken_at),
+        "status": snapshot.status,
+        "source": snapshot.source,
+        "source_count": snapshot.source_count,
+        "models_seen": snapshot.models_seen,
+        "ttl_seconds": snapshot.ttl_seconds,
+        "call_budget": snapshot.call_budget,
+        "calls_used": snapshot.calls_used,
+        "quota_remaining": snapshot.quota_remaining,
+        "quota_limit": snapshot.quota_limit,
+        "duration_seconds": round(duration.total_seconds(), 3) if duration is not None else None,
+        "details_fetched": snapshot.details_fetched,
+        "details_deferred": snapshot.details_deferred,
+        "published_at": _time(snapshot.published_at),
+        "error": snapshot.error or None,
+        "baseline_24h": snapshot.baseline_24h_id,
+        "baseline_7d": snapshot.baseline_7d_id,
+        "deltas_computed_at": _time(snapshot.deltas_computed_at),
+    }

@@ -1,0 +1,18 @@
+"""/api/v4: models with history and deltas, tags, snapshot runs, health."""
+
+from django.urls import path, re_path
+
+from api import health
+
+from . import views
+
+app_name = "v4"
+
+urlpatterns = [
+    path("models", views.models, name="models"),
+    path("models/<path:hub_id>", views.model_detail, name="model"),
+    path("tags", views.tags, name="tags"),
+    path("snapshots", views.snapshots, name="snapshots"),
+    path("health", health.health, name="health"),
+    re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
+]

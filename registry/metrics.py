@@ -1,0 +1,180 @@
+"""Prometheus metrics of our own, exported at /metrics beside django-prometheus's.
+
+Counters and histograms count in the process where the thing happens: a
+refresh in the Celery worker (or `manage.py refresh`), cache lookups in the
+web workers, task runs in each worker. Run the web and Celery processes of a
+host with a shared `PROMETHEUS_MULTIPROC_DIR` and django-prometheus's /metrics
+aggregates them (prometheus_client's multiprocess mode); the gauges say how
+they combine. Queue depth is read from the broker at scrape time by a
+collector, so it is current whichever process answers (multiprocess mode
+exports only the instruments; there, /api/v4/health gives the depths).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+logger = logging.getLogger("modelboard.metrics")
+
+SNAPSHOT_DURATION = Histogram(
+    "modelboard_snapshot_duration_seconds",
+    "How long a Hub refresh took, from start to publish (or to failure).",
+    ["status"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+REFRESH_RUNS = Counter(
+    "modelboard_refresh_runs_total", "Hub refreshes finished, by outcome.", ["status"]
+)
+LAST_PUBLISHED = Gauge(
+    "modelboard_refresh_last_complete_timestamp_seconds",
+    "When the last Hub refresh that completed was taken (Unix time).",
+    multiprocess_mode="max",
+)
+UPSTREAM_CALLS = Counter(
+    "modelboard_upstream_calls_total", "Calls made to the Hub by refreshes, retries included."
+)
+QUOTA_REMAINING = Gauge(
+    "modelboard_upstream_quota_remaining",
+    "Hub API calls left in the rate-limit window, as the last refresh's last response said.",
+    multiprocess_mode="mostrecent",
+)
+QUOTA_LIMIT = Gauge(
+    "modelboard_upstream_quota_limit",
+    "The Hub's rate-limit window size, as the last refresh's last response said.",
+    multiprocess_mode="mostrecent",
+)
+CACHE_LOOKUPS = Counter(
+    "modelboard_cache_lookups_total", "Cached pages and API responses looked up.", ["result"]
+)
+TASKS_STARTED = Counter("modelboard_celery_tasks_started_total", "Celery tasks started.", ["task"])
+TASKS_FINISHED = Counter(
+    "modelboard_celery_tasks_finished_total",
+    "Celery tasks finished, by final state (success, failure, retry, …).",
+    ["task", "state"],
+)
+TASK_FAILURES = Counter(
+    "modelboard_celery_task_failures_total",
+    "Celery tasks that raised, by exception type.",
+    ["task", "exception"],
+)
+TASK_RETRIES = Counter(
+    "modelboard_celery_task_retries_total", "Celery task retries scheduled.", ["task"]
+)
+TASK_RUNTIME = Histogram(
+    "modelboard_celery_task_runtime_seconds",
+    "How long Celery tasks ran.",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+)
+
+
+def observe_refresh(*, snapshot: Any) -> None:
+    """Record a finished Hub refresh: its duration, calls, quota and outcome.
+
+    `snapshot` is the refresh's `snapshots.models.Snapshot` (any object with
+    its fields: registry may not import snapshots).
+    """
+    status = str(snapshot.status)
+    REFRESH_RUNS.labels(status=status).inc()
+    if snapshot.finished_at is not None and snapshot.started_at is not None:
+        seconds = (snapshot.finished_at - snapshot.started_at).total_seconds()
+        SNAPSHOT_DURATION.labels(status=status).observe(max(seconds, 0.0))
+    if snapshot.calls_used:
+        UPSTREAM_CALLS.inc(snapshot.calls_used)
+    if snapshot.quota_remaining is not None:
+        QUOTA_REMAINING.set(snapshot.quota_remaining)
+    if snapshot.quota_limit is not None:
+        QUOTA_LIMIT.set(snapshot.quota_limit)
+    if status == "complete":
+        LAST_PUBLISHED.set(snapshot.taken_at.timestamp())
+
+
+# --- Queue depth, read from the broker --------------------------------------
+
+# kombu's Redis transport keeps a queue as a list under its name, and its
+# higher priorities in lists named queue + separator + priority.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+_broker_clients: dict[str, Any] = {}
+
+
+def celery_queues() -> list[str]:
+    """The queues tasks are sent to: the default one and every routed one."""
+    names = {settings.CELERY_TASK_DEFAULT_QUEUE}
+    for route in getattr(settings, "CELERY_TASK_ROUTES", {}).values():
+        if isinstance(route, dict) and route.get("queue"):
+            names.add(route["queue"])
+    return sorted(names)
+
+
+def broker_uses_redis() -> bool:
+    """True when tasks go through a Redis broker (not eager, not another transport)."""
+    url = settings.CELERY_BROKER_URL or ""
+    return not settings.CELERY_TASK_ALWAYS_EAGER and url.startswith(("redis://", "rediss://"))
+
+
+def broker_client():
+    """A Redis client for the broker, with short timeouts (health checks must not hang)."""
+    import redis
+
+    url = settings.CELERY_BROKER_URL
+    client = _broker_clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        _broker_clients[url] = client
+    return client
+
+
+def queue_depths() -> dict[str, int] | None:
+    """Messages waiting in each Celery queue; None when the broker is not Redis.
+
+    One pipelined round trip. Raises redis errors when the broker is down.
+    """
+    if not broker_uses_redis():
+        return None
+    queues = celery_queues()
+    pipe = broker_client().pipeline(transaction=False)
+    for name in queues:
+        pipe.llen(name)
+        for step in _PRIORITY_STEPS:
+            pipe.llen(f"{name}{_PRIORITY_SEPARATOR}{step}")
+    lengths = pipe.execute()
+    per_queue = 1 + len(_PRIORITY_STEPS)
+    return {
+        name: sum(lengths[i * per_queue : (i + 1) * per_queue]) for i, name in enumerate(queues)
+    }
+
+
+class QueueDepthCollector:
+    """`modelboard_queue_depth{queue}`, read from the broker at every scrape."""
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "modelboard_queue_depth", "Messages waiting in each Celery queue.", labels=["queue"]
+        )
+
+    def describe(self):
+        # Registering asks for the names; without this it would call collect()
+        # and so reach the broker at import time.
+        yield self._family()
+
+    def collect(self):
+        family = self._family()
+        try:
+            depths = queue_depths()
+        except Exception as exc:  # a scrape must still answer with everything else
+            logger.warning("queue depth unavailable: %s", exc)
+            depths = None
+        for name, depth in (depths or {}).items():
+            family.add_metric([name], depth)
+        yield family
+
+
+_queue_collector = QueueDepthCollector()
+REGISTRY.register(_queue_collector)

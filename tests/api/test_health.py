@@ -1,0 +1,170 @@
+"""/api/v4/health: 200 when Modelboard serves fresh data, 503 when degraded."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from registry import caching
+from snapshots.models import Snapshot
+from tests.factories import hub_record, published_snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+def health(client) -> tuple[int, dict]:
+    response = client.get("/api/v4/health")
+    assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "no-store"
+    return response.status_code, json.loads(response.content)
+
+
+def hub_run(*, minutes_ago: float, status=Snapshot.Status.COMPLETE, **fields) -> Snapshot:
+    taken_at = timezone.now() - timedelta(minutes=minutes_ago)
+    values = {
+        "source": Snapshot.Source.HUB,
+        "started_at": taken_at,
+        "finished_at": taken_at + timedelta(seconds=30),
+        "call_budget": 400,
+        "calls_used": 12,
+        "quota_remaining": 488,
+        "quota_limit": 500,
+    }
+    values.update(fields)
+    return Snapshot.objects.create(taken_at=taken_at, status=status, **values)
+
+
+@pytest.fixture
+def fresh(settings):
+    settings.REFRESH_EVERY_MINUTES = 60
+    return published_snapshot([hub_record("acme/one")], taken_at=timezone.now())
+
+
+def test_it_answers_200_with_every_check_when_all_is_well(client, fresh, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    run = hub_run(minutes_ago=5)
+    client.get("/api/v4/models")
+    client.get("/api/v4/models")
+    status, body = health(client)
+    assert status == 200, body
+    assert body["status"] == "ok" and body["degraded"] == [] and body["warnings"] == []
+    checks = body["checks"]
+    assert list(checks) == [
+        "database",
+        "cache",
+        "broker",
+        "queues",
+        "snapshot",
+        "refresh",
+        "quota",
+        "cache_hit_rate",
+    ]
+    assert checks["database"]["status"] == "ok" and checks["database"]["latency_ms"] >= 0
+    assert checks["cache"]["status"] == "ok"
+    assert checks["broker"]["status"] == "eager"
+    assert checks["queues"] == {
+        "status": "ok",
+        "depths": None,
+        "detail": "queue depth is read from Redis brokers only",
+    }
+    assert checks["snapshot"]["id"] == fresh.pk
+    assert 0 <= checks["snapshot"]["age_seconds"] < 60
+    assert checks["snapshot"]["max_age_seconds"] == (2 * 60 + 15) * 60
+    assert checks["refresh"]["last"]["id"] == run.pk
+    assert checks["refresh"]["last"]["status"] == "complete"
+    assert checks["refresh"]["last"]["duration_seconds"] == 30.0
+    assert (checks["quota"]["remaining"], checks["quota"]["limit"]) == (488, 500)
+    assert checks["cache_hit_rate"] == {"status": "ok", "hits": 1, "misses": 1, "hit_rate": 0.5}
+
+
+def test_it_is_never_cached(client, fresh):
+    health(client)
+    assert caching.lookup_stats() == {"hit": 0, "miss": 0}
+
+
+def test_it_answers_503_when_the_snapshot_served_is_stale(client, settings):
+    settings.REFRESH_EVERY_MINUTES = 60
+    published_snapshot([hub_record("acme/one")], taken_at=timezone.now() - timedelta(hours=3))
+    status, body = health(client)
+    assert status == 503
+    assert body["status"] == "degraded" and body["degraded"] == ["snapshot"]
+    assert body["checks"]["snapshot"]["age_seconds"] >= 3 * 3600 - 5
+    assert "older than the schedule allows" in body["checks"]["snapshot"]["detail"]
+
+
+def test_it_allows_two_periods_and_the_grace(client, settings):
+    settings.REFRESH_EVERY_MINUTES = 60
+    published_snapshot([hub_record("acme/one")], taken_at=timezone.now() - timedelta(minutes=130))
+    assert health(client)[0] == 200
+
+
+def test_it_answers_503_before_any_snapshot(client):
+    status, body = health(client)
+    assert status == 503 and body["degraded"] == ["snapshot"]
+    assert body["checks"]["snapshot"]["detail"] == "no complete snapshot yet"
+
+
+@pytest.mark.parametrize("failure", [Snapshot.Status.FAILED, Snapshot.Status.PARTIAL])
+def test_it_answers_503_when_the_last_refresh_failed(client, fresh, failure):
+    hub_run(minutes_ago=30)
+    run = hub_run(minutes_ago=2, status=failure, error="HubError: 503 from the Hub five times")
+    status, body = health(client)
+    assert status == 503 and body["degraded"] == ["refresh"]
+    last = body["checks"]["refresh"]["last"]
+    assert (last["id"], last["status"]) == (run.pk, failure)
+    assert last["error"] == "HubError: 503 from the Hub five times"
+
+
+def test_it_warns_of_a_low_quota_but_stays_up(client, fresh):
+    hub_run(minutes_ago=1, quota_remaining=20, quota_limit=500)
+    status, body = health(client)
+    assert status == 200 and body["warnings"] == ["quota"]
+    assert body["checks"]["quota"]["status"] == "warning"
+
+
+def test_it_reports_a_check_that_raises_as_degraded_not_500(client, fresh, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache server gone")
+
+    monkeypatch.setattr("api.health.cache.set", broken)
+    status, body = health(client)
+    assert status == 503 and "cache" in body["degraded"]
+    assert body["checks"]["cache"] == {
+        "status": "degraded",
+        "error": "ConnectionError: cache server gone",
+    }
+
+
+def test_it_answers_503_when_the_broker_is_unreachable(client, fresh, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    status, body = health(client)
+    assert status == 503
+    assert body["degraded"] == ["broker", "queues"]
+    assert body["checks"]["broker"]["status"] == "degraded"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+def test_it_counts_messages_waiting_in_each_queue(client, fresh, settings):
+    import redis
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = os.environ["REDIS_URL"]
+    suffix = uuid.uuid4().hex[:8]
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"default-{suffix}"
+    settings.CELERY_TASK_ROUTES = {"snapshots.tasks.*": {"queue": f"refresh-{suffix}"}}
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        broker.rpush(f"refresh-{suffix}", "a", "b", "c")
+        broker.rpush(f"refresh-{suffix}\x06\x163", "high")
+        status, body = health(client)
+    finally:
+        broker.delete(f"refresh-{suffix}", f"refresh-{suffix}\x06\x163")
+    assert status == 200, body
+    assert body["checks"]["broker"]["status"] == "ok"
+    assert body["checks"]["queues"]["depths"] == {f"default-{suffix}": 0, f"refresh-{suffix}": 4}

@@ -1,0 +1,141 @@
+"""/metrics: django-prometheus's metrics plus ours (registry.metrics)."""
+
+from __future__ import annotations
+
+import pytest
+from celery import shared_task
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from registry.hub import HubClient
+from snapshots.models import Snapshot
+from snapshots.services import snapshot_refresh
+from tests.factories import hub_record, hub_records, published_snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    """Every sample /metrics exposes: (name, sorted labels) -> value."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name: str, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_it_exposes_refresh_duration_upstream_calls_and_quota(client, replay_hub, hub_settings):
+    before = scrape(client)
+    hub = replay_hub(hub_records(30))
+    client_ = HubClient(endpoint=hub.url, sleep=lambda s: None, backoff_base=0.01)
+    snapshot = snapshot_refresh(client=client_, max_models=30, page_size=10)
+    assert snapshot.status == Snapshot.Status.COMPLETE
+    after = scrape(client)
+
+    def grew(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("modelboard_snapshot_duration_seconds_count", status="complete") == 1
+    duration = (snapshot.finished_at - snapshot.started_at).total_seconds()
+    assert grew("modelboard_snapshot_duration_seconds_sum", status="complete") == pytest.approx(
+        duration
+    )
+    assert grew("modelboard_refresh_runs_total", status="complete") == 1
+    assert grew("modelboard_upstream_calls_total") == snapshot.calls_used == 3 + 30
+    assert value(after, "modelboard_upstream_quota_remaining") == snapshot.quota_remaining
+    assert value(after, "modelboard_upstream_quota_limit") == 500
+    assert value(after, "modelboard_refresh_last_complete_timestamp_seconds") == pytest.approx(
+        snapshot.taken_at.timestamp()
+    )
+
+
+def test_it_counts_a_failed_refresh(client, replay_hub, hub_settings):
+    from registry.replay import FaultPlan
+
+    before = scrape(client)
+    hub = replay_hub(hub_records(5), faults=FaultPlan(status_5xx=set(range(1, 50))))
+    client_ = HubClient(endpoint=hub.url, sleep=lambda s: None, backoff_base=0.01, max_retries=2)
+    snapshot = snapshot_refresh(client=client_, max_models=5, page_size=5)
+    assert snapshot.status == Snapshot.Status.FAILED
+    after = scrape(client)
+    assert (
+        value(after, "modelboard_refresh_runs_total", status="failed")
+        - value(before, "modelboard_refresh_runs_total", status="failed")
+        == 1
+    )
+    assert (
+        value(after, "modelboard_upstream_calls_total")
+        - value(before, "modelboard_upstream_calls_total")
+        == snapshot.calls_used
+        > 0
+    )
+
+
+def test_it_exposes_cache_hits_and_misses(client):
+    published_snapshot([hub_record("acme/one")])
+    before = scrape(client)
+    for _ in range(3):
+        client.get("/api/v4/models")
+    after = scrape(client)
+    for result, expected in (("hit", 2), ("miss", 1)):
+        name = "modelboard_cache_lookups_total"
+        grown = value(after, name, result=result) - value(before, name, result=result)
+        assert grown == expected
+
+
+@shared_task(name="tests.metrics.add", bind=True, max_retries=1)
+def add(self, a, b, *, fail=False, retry=False):
+    if retry and self.request.retries == 0:
+        raise self.retry(countdown=0)
+    if fail:
+        raise ValueError("asked to fail")
+    return a + b
+
+
+def sample(name, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_it_counts_celery_tasks_their_failures_retries_and_runtimes():
+    task = {"task": "tests.metrics.add"}
+    names = {
+        "started": ("modelboard_celery_tasks_started_total", task),
+        "success": ("modelboard_celery_tasks_finished_total", {**task, "state": "success"}),
+        "failure": ("modelboard_celery_tasks_finished_total", {**task, "state": "failure"}),
+        "retry": ("modelboard_celery_tasks_finished_total", {**task, "state": "retry"}),
+        "raised": ("modelboard_celery_task_failures_total", {**task, "exception": "ValueError"}),
+        "retries": ("modelboard_celery_task_retries_total", task),
+        "timed": ("modelboard_celery_task_runtime_seconds_count", task),
+    }
+    before = {key: sample(name, **labels) for key, (name, labels) in names.items()}
+
+    # throw=False runs them as a worker does: errors are handled, not raised
+    # to the caller (eager propagation skips Celery's failure handling).
+    assert add.apply((2, 3), throw=False).get() == 5
+    assert isinstance(add.apply((1, 1), {"fail": True}, throw=False).result, ValueError)
+    assert add.apply((1, 2), {"retry": True}, throw=False).get() == 3  # retried once
+
+    grown = {key: sample(name, **labels) - before[key] for key, (name, labels) in names.items()}
+    assert grown == {
+        "started": 4,
+        "success": 2,
+        "failure": 1,
+        "retry": 1,
+        "raised": 1,
+        "retries": 1,
+        "timed": 4,
+    }
+
+
+def test_it_still_answers_when_the_broker_is_unreachable(client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    samples = scrape(client)
+    assert not any(name == "modelboard_queue_depth" for name, _ in samples)
+    assert ("modelboard_upstream_calls_total", ()) in samples
