@@ -8,6 +8,19 @@ from .models import HubModel, Organization, Plan, Provider, ProviderAlias
 from .services import provider_assign_models
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For rows whose history must not change: curators view, nobody edits."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
     list_display = (
@@ -75,7 +88,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(HubModel)
-class HubModelAdmin(admin.ModelAdmin):
+class HubModelAdmin(ReadOnlyAdmin):
     """Models come from the Hub: curators browse them; the Hub owns the fields."""
 
     list_display = (
@@ -91,15 +104,6 @@ class HubModelAdmin(admin.ModelAdmin):
     search_fields = ("hub_id", "author")
     show_full_result_count = False
     date_hierarchy = "first_seen_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="provider", ordering="provider__name")
     def provider_or_author(self, obj: HubModel) -> str:

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from registry.admin import ReadOnlyAdmin
 from registry.caching import content_changed
 
 from .models import ModelTag, Tag, TagOverride, TagRule
@@ -307,7 +308,7 @@ class TagOverrideAdmin(ReapplyOnChangeMixin, admin.ModelAdmin):
 
 
 @admin.register(ModelTag)
-class ModelTagAdmin(admin.ModelAdmin):
+class ModelTagAdmin(ReadOnlyAdmin):
     """What the rules and overrides last decided; written only by tags_apply."""
 
     list_display = ("model", "tag", "source")
@@ -315,12 +316,3 @@ class ModelTagAdmin(admin.ModelAdmin):
     list_select_related = ("model", "tag")
     search_fields = ("model__hub_id",)
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

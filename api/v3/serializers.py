@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from api.shared import iso_time
 from registry.models import HubModel
 from snapshots.models import Observation, Snapshot
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def snapshot_ref(snapshot: Snapshot) -> dict:
-    return {"id": snapshot.pk, "taken_at": _time(snapshot.taken_at)}
+    return {"id": snapshot.pk, "taken_at": iso_time(snapshot.taken_at)}
 
 
 def model_fields(model: HubModel) -> dict:
@@ -37,7 +32,7 @@ def leaderboard_row(observation: Observation) -> dict:
         "downloads": observation.downloads,
         "likes": observation.likes,
         "trending_score": observation.trending_score,
-        "last_modified": _time(observation.last_modified),
+        "last_modified": iso_time(observation.last_modified),
     }
 
 
@@ -45,7 +40,7 @@ def model_detail(model: HubModel, observation: Observation) -> dict:
     return {
         **leaderboard_row(observation),
         "downloads_all_time": observation.downloads_all_time,
-        "created_at": _time(model.created_at),
+        "created_at": iso_time(model.created_at),
         "gated": model.gated or False,
         "hub_url": model.hub_url,
     }

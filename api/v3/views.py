@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import ApiError, invalid_parameter
+from api.shared import latest_snapshot_or_503
 from snapshots import selectors
 
 from . import serializers
@@ -26,22 +27,11 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-def _latest():
-    snapshot = selectors.latest_snapshot()
-    if snapshot is None:
-        raise ApiError(
-            code="no_snapshot",
-            message="No complete snapshot yet: the first refresh has not finished.",
-            status_code=503,
-        )
-    return snapshot
-
-
 @api_view(["GET"])
 def leaderboard(request: Request) -> Response:
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, 10_000_000)
-    snapshot = _latest()
+    snapshot = latest_snapshot_or_503()
     rows = selectors.leaderboard_rows(snapshot=snapshot)
     return Response(
         {
@@ -56,7 +46,7 @@ def leaderboard(request: Request) -> Response:
 
 @api_view(["GET"])
 def model_detail(request: Request, hub_id: str) -> Response:
-    snapshot = _latest()
+    snapshot = latest_snapshot_or_503()
     view = selectors.model_in_snapshot(hub_id=hub_id, snapshot=snapshot)
     if view is None or view.observation is None:
         raise ApiError(

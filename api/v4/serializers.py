@@ -7,20 +7,15 @@ present already with their empty value, so clients can rely on the keys.
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from api.shared import iso_time
 from registry.models import HubModel
 from snapshots.models import Observation, Snapshot
 from snapshots.selectors import HistoryPoint
 from tagging.models import Tag
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def snapshot_ref(snapshot: Snapshot) -> dict:
-    return {"id": snapshot.pk, "taken_at": _time(snapshot.taken_at)}
+    return {"id": snapshot.pk, "taken_at": iso_time(snapshot.taken_at)}
 
 
 def _delta(downloads: int | None, likes: int | None, *, new: bool, has_baseline: bool) -> dict:
@@ -54,8 +49,8 @@ def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) 
         "downloads_all_time": observation.downloads_all_time,
         "likes": observation.likes,
         "trending_score": observation.trending_score,
-        "created_at": _time(model.created_at),
-        "last_modified": _time(observation.last_modified),
+        "created_at": iso_time(model.created_at),
+        "last_modified": iso_time(observation.last_modified),
         "rank": observation.rank,
         "rank_change_24h": observation.rank_change_24h,
         "score": None,
@@ -82,7 +77,7 @@ def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) 
 def history_point(point: HistoryPoint) -> dict:
     return {
         "snapshot_id": point.snapshot_id,
-        "taken_at": _time(point.taken_at),
+        "taken_at": iso_time(point.taken_at),
         "rank": point.rank,
         "downloads": point.downloads,
         "likes": point.likes,
@@ -106,7 +101,7 @@ def snapshot_meta(snapshot: Snapshot) -> dict:
     duration = snapshot.duration
     return {
         "id": snapshot.pk,
-        "taken_at": _time(snapshot.taken_at),
+        "taken_at": iso_time(snapshot.taken_at),
         "status": snapshot.status,
         "source": snapshot.source,
         "source_count": snapshot.source_count,
@@ -119,9 +114,9 @@ def snapshot_meta(snapshot: Snapshot) -> dict:
         "duration_seconds": round(duration.total_seconds(), 3) if duration is not None else None,
         "details_fetched": snapshot.details_fetched,
         "details_deferred": snapshot.details_deferred,
-        "published_at": _time(snapshot.published_at),
+        "published_at": iso_time(snapshot.published_at),
         "error": snapshot.error or None,
         "baseline_24h": snapshot.baseline_24h_id,
         "baseline_7d": snapshot.baseline_7d_id,
-        "deltas_computed_at": _time(snapshot.deltas_computed_at),
+        "deltas_computed_at": iso_time(snapshot.deltas_computed_at),
     }

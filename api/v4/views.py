@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from api.errors import ApiError
+from api.shared import latest_snapshot_or_503
 from registry.caching import cached_get
 from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
@@ -29,17 +30,6 @@ HISTORY_DAYS = 30
 STATUS_CHOICES = ("all", *Snapshot.Status.values)
 
 cached = cached_get(CACHE_NAMESPACE, version=selectors.latest_snapshot_id)
-
-
-def _latest() -> Snapshot:
-    snapshot = snapshot_selectors.latest_snapshot()
-    if snapshot is None:
-        raise ApiError(
-            code="no_snapshot",
-            message="No complete snapshot yet: the first refresh has not finished.",
-            status_code=503,
-        )
-    return snapshot
 
 
 def _paging(request: Request) -> tuple[int, int]:
@@ -69,7 +59,7 @@ def models(request: Request) -> Response:
     """The latest snapshot's public models in rank order, a page at a time."""
     reject_unknown(request, ("limit", "offset"))
     limit, offset = _paging(request)
-    snapshot = _latest()
+    snapshot = latest_snapshot_or_503()
     rows = selectors.public_rows(snapshot=snapshot)
     count = rows.count()
     page = list(rows[offset : offset + limit])
@@ -93,7 +83,7 @@ def models(request: Request) -> Response:
 def model_detail(request: Request, hub_id: str) -> Response:
     """One model of the latest snapshot, with its last 30 days of snapshots."""
     reject_unknown(request, ())
-    snapshot = _latest()
+    snapshot = latest_snapshot_or_503()
     view = snapshot_selectors.model_in_snapshot(hub_id=hub_id, snapshot=snapshot)
     if view is None or view.observation is None or view.model.private:
         raise ApiError(
