@@ -18,9 +18,13 @@ def latest_snapshot() -> Snapshot | None:
 
 
 def leaderboard_rows(*, snapshot: Snapshot) -> QuerySet[Observation]:
-    """A snapshot's observations in rank order, with each model and provider joined."""
+    """A snapshot's public observations in rank order, with model and provider joined.
+
+    Private models (listed by the Hub to a token's owner) are never shown on
+    public pages or APIs, so they are left out here, where every reader starts.
+    """
     return (
-        Observation.objects.filter(snapshot=snapshot)
+        Observation.objects.filter(snapshot=snapshot, model__private=False)
         .select_related("model", "model__provider")
         .order_by("rank", "model__hub_id")
     )
@@ -34,8 +38,10 @@ class ModelView:
 
 
 def model_in_snapshot(*, hub_id: str, snapshot: Snapshot | None) -> ModelView | None:
-    """A catalog model with its observation in `snapshot`; None if we never saw it."""
-    model = HubModel.objects.select_related("provider").filter(hub_id=hub_id).first()
+    """A public catalog model with its observation in `snapshot`; None if we never saw it."""
+    model = (
+        HubModel.objects.select_related("provider").filter(hub_id=hub_id, private=False).first()
+    )
     if model is None:
         return None
     observation = None

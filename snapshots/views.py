@@ -38,7 +38,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         context: dict = {"snapshot": snapshot, **_window(snapshot)}
         if snapshot is not None:
             # Private models (listed with an HF_TOKEN) never show on public pages.
-            rows = selectors.leaderboard_rows(snapshot=snapshot).filter(model__private=False)
+            rows = selectors.leaderboard_rows(snapshot=snapshot)
             context.update(_ranked_page(rows, number, snapshot))
         return {
             "title": "Modelboard · the Hub's models over time",
@@ -53,7 +53,7 @@ def model_detail(request: HttpRequest, hub_id: str) -> HttpResponse:
 
     def body() -> dict:
         view = selectors.model_in_snapshot(hub_id=hub_id, snapshot=snapshot)
-        if view is None or view.model.private:
+        if view is None:
             raise Http404(f"We have not seen a model called {hub_id}.")
         model = view.model
         history = selectors.model_history(model=model, days=TREND_DAYS)

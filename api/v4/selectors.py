@@ -16,15 +16,13 @@ def latest_snapshot_id() -> int | None:
 
 
 def public_rows(*, snapshot: Snapshot) -> QuerySet[Observation]:
-    """The snapshot's leaderboard without private models, which the public API never lists.
+    """The snapshot's public leaderboard, as v4 reads it.
 
     The catalog's JSON fields stay unread: v4 rows do not show them, and
     decoding them is a good part of the cost of a page.
     """
-    return (
-        snapshot_selectors.leaderboard_rows(snapshot=snapshot)
-        .filter(model__private=False)
-        .defer("model__hub_tags", "model__base_models")
+    return snapshot_selectors.leaderboard_rows(snapshot=snapshot).defer(
+        "model__hub_tags", "model__base_models"
     )
 
 

@@ -85,7 +85,7 @@ def model_detail(request: Request, hub_id: str) -> Response:
     reject_unknown(request, ())
     snapshot = latest_snapshot_or_503()
     view = snapshot_selectors.model_in_snapshot(hub_id=hub_id, snapshot=snapshot)
-    if view is None or view.observation is None or view.model.private:
+    if view is None or view.observation is None:
         raise ApiError(
             code="not_found",
             message=f"No model '{hub_id}' in the latest snapshot.",

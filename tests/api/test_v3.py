@@ -113,3 +113,13 @@ def test_it_pins_the_error_before_any_snapshot(client):
     response = client.get("/api/v3/leaderboard")
     assert response.status_code == 503
     golden("v3_no_snapshot.json", response.content)
+
+
+def test_it_never_shows_private_models(client, board):
+    published_snapshot(
+        [hub_record("acme/secret", downloads=10**9, private=True), hub_record("acme/open")],
+        taken_at=T0 + days(2),
+    )
+    ids = [r["id"] for r in json.loads(client.get("/api/v3/leaderboard").content)["results"]]
+    assert ids == ["acme/open"]
+    assert client.get("/api/v3/models/acme/secret").status_code == 404
