@@ -39,9 +39,7 @@ class ModelView:
 
 def model_in_snapshot(*, hub_id: str, snapshot: Snapshot | None) -> ModelView | None:
     """A public catalog model with its observation in `snapshot`; None if we never saw it."""
-    model = (
-        HubModel.objects.select_related("provider").filter(hub_id=hub_id, private=False).first()
-    )
+    model = HubModel.objects.select_related("provider").filter(hub_id=hub_id, private=False).first()
     if model is None:
         return None
     observation = None
