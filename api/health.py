@@ -109,7 +109,7 @@ def check_queues() -> dict:
             "depths": None,
             "detail": "queue depth is read from Redis brokers only",
         }
-    limit = getattr(settings, "HEALTH_QUEUE_WARNING", 1000)
+    limit = settings.HEALTH_QUEUE_WARNING
     backed_up = sorted(name for name, depth in depths.items() if depth > limit)
     check = {"status": WARNING if backed_up else OK, "depths": depths, "warning_above": limit}
     if backed_up:
@@ -119,7 +119,7 @@ def check_queues() -> dict:
 
 def check_snapshot() -> dict:
     schedule = settings.REFRESH_EVERY_MINUTES
-    grace = getattr(settings, "HEALTH_GRACE_MINUTES", 15)
+    grace = settings.HEALTH_GRACE_MINUTES
     max_age = (2 * schedule + grace) * 60
     snapshot = snapshot_selectors.latest_snapshot()
     if snapshot is None:

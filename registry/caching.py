@@ -172,7 +172,7 @@ def _get_many_counting(keys: list[str], count: int = 1) -> list[object | None]:
 
 def response_cache_enabled() -> bool:
     """False when RESPONSE_CACHE_ENABLED is off (e.g. to measure uncached latency)."""
-    return getattr(settings, "RESPONSE_CACHE_ENABLED", True)
+    return settings.RESPONSE_CACHE_ENABLED
 
 
 def request_parts(meta: Mapping) -> tuple[str, str, str, str]:
@@ -459,8 +459,8 @@ class ResponseCacheApp:
 
 
 def _local_seconds() -> float:
-    return getattr(settings, "RESPONSE_CACHE_LOCAL_SECONDS", 1.0)
+    return settings.RESPONSE_CACHE_LOCAL_SECONDS
 
 
 def _local_bytes() -> int:
-    return getattr(settings, "RESPONSE_CACHE_LOCAL_BYTES", 32 * 1024 * 1024)
+    return settings.RESPONSE_CACHE_LOCAL_BYTES

@@ -148,6 +148,17 @@ CELERY_BEAT_SCHEDULE = {
 OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=30)
 DAILY_HISTORY_DAYS = env.int("DAILY_HISTORY_DAYS", default=365)
 
+# Cached /api/v4 answers are served before Django's request cycle
+# (registry/wsgi.py); each worker re-checks with Redis at most this often.
+RESPONSE_CACHE_ENABLED = env.bool("RESPONSE_CACHE_ENABLED", default=True)
+RESPONSE_CACHE_LOCAL_SECONDS = env.float("RESPONSE_CACHE_LOCAL_SECONDS", default=1.0)
+RESPONSE_CACHE_LOCAL_BYTES = env.int("RESPONSE_CACHE_LOCAL_BYTES", default=32 * 1024 * 1024)
+
+# /api/v4/health: a snapshot older than twice the schedule plus this grace is
+# degraded; a queue longer than this is a warning.
+HEALTH_GRACE_MINUTES = env.int("HEALTH_GRACE_MINUTES", default=15)
+HEALTH_QUEUE_WARNING = env.int("HEALTH_QUEUE_WARNING", default=1000)
+
 # --- The Hugging Face Hub -------------------------------------------------
 # HF_ENDPOINT and HF_TOKEN are the Hub's own conventions (huggingface_hub).
 HF_ENDPOINT = env("HF_ENDPOINT", default="https://huggingface.co").rstrip("/")
