@@ -48,15 +48,6 @@ def model_in_snapshot(*, hub_id: str, snapshot: Snapshot | None) -> ModelView | 
     return ModelView(model=model, observation=observation, snapshot=snapshot)
 
 
-def model_recent_observations(*, model: HubModel, limit: int = 30) -> list[Observation]:
-    """The model's latest observations in complete snapshots, newest first."""
-    return list(
-        Observation.objects.filter(model=model, snapshot__status=Snapshot.Status.COMPLETE)
-        .select_related("snapshot")
-        .order_by("-snapshot__taken_at")[:limit]
-    )
-
-
 @dataclass(frozen=True)
 class HistoryPoint:
     snapshot_id: int
@@ -67,15 +58,21 @@ class HistoryPoint:
     downloads_all_time: int | None
     delta_downloads_24h: int | None
     daily_downloads: int | None
+    delta_likes_24h: int | None
+    rank_change_24h: int | None
+    is_new_24h: bool
 
 
-def model_history(*, model: HubModel, days: int = 30) -> list[HistoryPoint]:
+def model_history(
+    *, model: HubModel, days: int = 30, snapshot: Snapshot | None = None
+) -> list[HistoryPoint]:
     """The model's observations in complete snapshots of the last `days` days, oldest first.
 
-    The window ends at the latest complete snapshot, not at the wall clock, so
-    an archive imported long ago still shows its own last 30 days.
+    The window ends at `snapshot` (the latest complete one when not given),
+    not at the wall clock, so an archive imported long ago still shows its
+    own last 30 days. Callers that already hold the latest snapshot pass it.
     """
-    latest = latest_snapshot()
+    latest = snapshot if snapshot is not None else latest_snapshot()
     if latest is None:
         return []
     since = latest.taken_at - timedelta(days=days)
@@ -96,6 +93,9 @@ def model_history(*, model: HubModel, days: int = 30) -> list[HistoryPoint]:
             "downloads_all_time",
             "delta_downloads_24h",
             "daily_downloads",
+            "delta_likes_24h",
+            "rank_change_24h",
+            "is_new_24h",
         )
     )
     return [HistoryPoint(*row) for row in rows]

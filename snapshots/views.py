@@ -28,6 +28,7 @@ from .models import Observation, Snapshot
 
 PAGE_SIZE = 50
 TREND_DAYS = 30
+RECENT_ROWS = 30
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
@@ -56,13 +57,14 @@ def model_detail(request: HttpRequest, hub_id: str) -> HttpResponse:
         if view is None:
             raise Http404(f"We have not seen a model called {hub_id}.")
         model = view.model
-        history = selectors.model_history(model=model, days=TREND_DAYS)
+        history = selectors.model_history(model=model, days=TREND_DAYS, snapshot=snapshot)
         context = {
             "snapshot": snapshot,
             "view": view,
             "model": model,
             "tags": tagging.tags_for_models(model_ids=[model.pk])[model.pk],
-            "history": selectors.model_recent_observations(model=model, limit=30),
+            # The table: the newest 30 of the snapshots the charts draw.
+            "history": history[::-1][:RECENT_ROWS],
             "downloads": [(p.taken_at, p.downloads) for p in history],
             "likes": [(p.taken_at, p.likes) for p in history],
             "ranks": [(p.taken_at, p.rank) for p in history],

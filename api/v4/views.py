@@ -94,7 +94,9 @@ def model_detail(request: Request, hub_id: str) -> Response:
     observation = view.observation
     observation.model = view.model  # already loaded, with its provider
     tags = tag_selectors.tags_for_models(model_ids=[view.model.pk])[view.model.pk]
-    history = snapshot_selectors.model_history(model=view.model, days=HISTORY_DAYS)
+    history = snapshot_selectors.model_history(
+        model=view.model, days=HISTORY_DAYS, snapshot=snapshot
+    )
     return Response(
         {
             "snapshot": serializers.snapshot_ref(snapshot),

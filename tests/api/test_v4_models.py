@@ -330,6 +330,5 @@ def test_it_answers_404_for_a_model_not_in_the_latest_snapshot(client, history):
 def test_it_reads_a_model_with_a_constant_number_of_queries(client, history):
     with CaptureQueriesContext(connection) as captured:
         get_json(client, "/api/v4/models/meta-llama/Llama-3.1-8B")
-    # Version memo, snapshot, model, observation, tags, and history (whose
-    # selector looks up the latest snapshot itself).
-    assert len(captured) == 7
+    # Version memo, snapshot, model, observation, tags, and history.
+    assert len(captured) == 6
