@@ -14,8 +14,14 @@ but keeps 200. Never cached: every call looks again.
 - refresh: the last Hub refresh's status and error (degraded when it failed
   or ran out of budget);
 - quota: the Hub's rate-limit quota the last refresh saw (a warning under
-  10 % left);
-- cache_hit_rate: hits and misses of cached pages and responses.
+  10 % left), and its consumption over the last QUOTA_HISTORY_HOURS: every
+  refresh's calls and the quota left after it;
+- cache_hit_rate: hits and misses of cached pages and responses;
+- cache_memory: how full the cache is (Redis used_memory against maxmemory,
+  evictions; a warning above CACHE_SATURATION_WARNING).
+
+The same figures are exported at /metrics (HealthCollector), read at scrape
+time so that any process answers with current values.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -31,6 +38,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from prometheus_client.core import GaugeMetricFamily
 
 from registry import metrics
 from registry.caching import lookup_stats
@@ -43,6 +51,8 @@ logger = logging.getLogger("modelboard.health")
 
 OK, WARNING, DEGRADED, EAGER = "ok", "warning", "degraded", "eager"
 QUOTA_WARNING_FRACTION = 0.10
+QUOTA_HISTORY_HOURS = 24
+CACHE_SATURATION_WARNING = 0.90
 
 
 def _time(value) -> str | None:
@@ -164,15 +174,44 @@ def check_refresh() -> dict:
     }
 
 
+def quota_history() -> dict:
+    """Upstream calls and the quota left after each Hub refresh of the last hours."""
+    since = timezone.now() - timedelta(hours=QUOTA_HISTORY_HOURS)
+    runs = selectors.refresh_runs_since(since=since)
+    return {
+        "hours": QUOTA_HISTORY_HOURS,
+        "calls_used": sum(run.calls_used for run in runs),
+        "runs": [
+            {
+                "taken_at": _time(run.taken_at),
+                "status": run.status,
+                "calls_used": run.calls_used,
+                "call_budget": run.call_budget,
+                "quota_remaining": run.quota_remaining,
+                "quota_limit": run.quota_limit,
+            }
+            for run in runs
+        ],
+    }
+
+
 def check_quota() -> dict:
     run = selectors.latest_refresh()
+    history = quota_history()
     if run is None or run.quota_remaining is None:
-        return {"status": OK, "remaining": None, "limit": None, "detail": "no quota seen yet"}
+        return {
+            "status": OK,
+            "remaining": None,
+            "limit": None,
+            "detail": "no quota seen yet",
+            "history": history,
+        }
     check = {
         "status": OK,
         "remaining": run.quota_remaining,
         "limit": run.quota_limit,
         "seen_at": _time(run.finished_at or run.taken_at),
+        "history": history,
     }
     if run.quota_limit and run.quota_remaining < run.quota_limit * QUOTA_WARNING_FRACTION:
         check["status"] = WARNING
@@ -191,6 +230,16 @@ def check_cache_hit_rate() -> dict:
     }
 
 
+def check_cache_memory() -> dict:
+    memory = metrics.cache_memory()
+    saturation = memory.get("saturation")
+    check = {"status": OK, **memory, "warning_above": CACHE_SATURATION_WARNING}
+    if saturation is not None and saturation > CACHE_SATURATION_WARNING:
+        check["status"] = WARNING
+        check["detail"] = "the cache is nearly full: entries are being evicted early"
+    return check
+
+
 CHECKS: dict[str, Callable[[], dict]] = {
     "database": check_database,
     "cache": check_cache,
@@ -200,6 +249,7 @@ CHECKS: dict[str, Callable[[], dict]] = {
     "refresh": check_refresh,
     "quota": check_quota,
     "cache_hit_rate": check_cache_hit_rate,
+    "cache_memory": check_cache_memory,
 }
 
 
@@ -213,6 +263,65 @@ def run_checks() -> dict:
             logger.warning("health check %s failed: %s", name, exc)
             results[name] = {"status": DEGRADED, "error": f"{type(exc).__name__}: {exc}"}
     return results
+
+
+class HealthCollector:
+    """The health figures that are not counters of our own, read at scrape time.
+
+    Registered once by api.apps; a figure that cannot be read is left out of
+    the scrape rather than failing it.
+    """
+
+    FAMILIES = {
+        "upstream_calls": (
+            "modelboard_upstream_calls_recent",
+            f"Hub calls made by refreshes in the last {QUOTA_HISTORY_HOURS} hours.",
+        ),
+        "hit_ratio": (
+            "modelboard_cache_hit_ratio",
+            "Share of cached page and API lookups that hit, since the cache was cleared.",
+        ),
+        "memory_used": ("modelboard_cache_memory_used_bytes", "Memory the cache uses."),
+        "memory_max": ("modelboard_cache_memory_max_bytes", "The cache's memory limit."),
+        "saturation": (
+            "modelboard_cache_memory_saturation",
+            "How full the cache is (0-1): used memory over maxmemory, or entries over the maximum.",
+        ),
+    }
+
+    def describe(self):
+        for name, text in self.FAMILIES.values():
+            yield GaugeMetricFamily(name, text)
+
+    def collect(self):
+        figures: dict[str, float | None] = {}
+        for read in (self._quota, self._hits, self._memory):
+            try:
+                figures.update(read())
+            except Exception as exc:  # a scrape answers with whatever it can read
+                logger.warning("health figure unavailable at scrape: %s", exc)
+        for key, (name, text) in self.FAMILIES.items():
+            if figures.get(key) is not None:
+                yield GaugeMetricFamily(name, text, value=figures[key])
+
+    @staticmethod
+    def _quota() -> dict:
+        return {"upstream_calls": quota_history()["calls_used"]}
+
+    @staticmethod
+    def _hits() -> dict:
+        stats = lookup_stats()
+        total = stats["hit"] + stats["miss"]
+        return {"hit_ratio": stats["hit"] / total if total else None}
+
+    @staticmethod
+    def _memory() -> dict:
+        memory = metrics.cache_memory()
+        return {
+            "memory_used": memory.get("used_bytes"),
+            "memory_max": memory.get("max_bytes"),
+            "saturation": memory.get("saturation"),
+        }
 
 
 @require_GET

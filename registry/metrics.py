@@ -94,6 +94,46 @@ def observe_refresh(*, snapshot: Any) -> None:
         LAST_PUBLISHED.set(snapshot.taken_at.timestamp())
 
 
+# --- Cache memory ------------------------------------------------------------
+
+
+def cache_memory() -> dict[str, Any]:
+    """How full the cache is: bytes used against Redis's maxmemory, and evictions.
+
+    Redis answers with INFO memory and stats (one round trip each); the
+    in-process cache of the embedded default counts entries against its
+    MAX_ENTRIES instead. `saturation` is None when no limit is set (Redis
+    without maxmemory grows until the machine runs out).
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        client = backend._cache.get_client(write=False)
+        memory = client.info("memory")
+        stats = client.info("stats")
+        used, limit = int(memory["used_memory"]), int(memory.get("maxmemory") or 0)
+        return {
+            "backend": "redis",
+            "used_bytes": used,
+            "max_bytes": limit or None,
+            "saturation": round(used / limit, 4) if limit else None,
+            "policy": memory.get("maxmemory_policy"),
+            "evicted_keys": int(stats.get("evicted_keys", 0)),
+        }
+    if isinstance(backend, LocMemCache):
+        entries = len(backend._cache)
+        return {
+            "backend": "locmem",
+            "entries": entries,
+            "max_entries": backend._max_entries,
+            "saturation": round(entries / backend._max_entries, 4),
+        }
+    return {"backend": type(backend).__name__, "saturation": None}
+
+
 # --- Queue depth, read from the broker --------------------------------------
 
 # kombu's Redis transport keeps a queue as a list under its name, and its

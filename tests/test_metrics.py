@@ -139,3 +139,27 @@ def test_it_still_answers_when_the_broker_is_unreachable(client, settings):
     samples = scrape(client)
     assert not any(name == "modelboard_queue_depth" for name, _ in samples)
     assert ("modelboard_upstream_calls_total", ()) in samples
+
+
+def test_it_exports_the_health_figures_at_scrape_time(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from registry import caching
+
+    now = timezone.now()
+    for hours_ago, calls in ((30, 500), (3, 40), (1, 25)):
+        taken_at = now - timedelta(hours=hours_ago)
+        Snapshot.objects.create(
+            taken_at=taken_at, started_at=taken_at, status="complete", calls_used=calls
+        )
+    caching.record_lookup(hit=True)
+    caching.record_lookup(hit=True)
+    caching.record_lookup(hit=False)
+    samples = scrape(client)
+    assert value(samples, "modelboard_upstream_calls_recent") == 65
+    assert value(samples, "modelboard_cache_hit_ratio") == pytest.approx(2 / 3)
+    saturation = samples.get(("modelboard_cache_memory_saturation", ()))
+    if saturation is not None:  # Redis without maxmemory has no saturation
+        assert 0 < saturation <= 1

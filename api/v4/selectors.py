@@ -37,3 +37,12 @@ def snapshot_list(*, status: str | None) -> QuerySet[Snapshot]:
 def latest_refresh() -> Snapshot | None:
     """The newest Hub refresh run, whatever its status (imports and the demo aside)."""
     return Snapshot.objects.filter(source=Snapshot.Source.HUB).order_by("-taken_at", "-id").first()
+
+
+def refresh_runs_since(*, since) -> list[Snapshot]:
+    """Hub refresh runs taken since `since`, oldest first: the upstream quota over time."""
+    return list(
+        Snapshot.objects.filter(source=Snapshot.Source.HUB, taken_at__gte=since)
+        .order_by("taken_at", "id")
+        .only("taken_at", "status", "calls_used", "call_budget", "quota_remaining", "quota_limit")
+    )

@@ -63,6 +63,7 @@ def test_it_answers_200_with_every_check_when_all_is_well(client, fresh, setting
         "refresh",
         "quota",
         "cache_hit_rate",
+        "cache_memory",
     ]
     assert checks["database"]["status"] == "ok" and checks["database"]["latency_ms"] >= 0
     assert checks["cache"]["status"] == "ok"
@@ -168,3 +169,43 @@ def test_it_counts_messages_waiting_in_each_queue(client, fresh, settings):
     assert status == 200, body
     assert body["checks"]["broker"]["status"] == "ok"
     assert body["checks"]["queues"]["depths"] == {f"default-{suffix}": 0, f"refresh-{suffix}": 4}
+
+
+def test_it_shows_the_upstream_quota_spent_over_the_last_day(client, fresh):
+    hub_run(minutes_ago=60 * 30, calls_used=99)  # older than the window
+    first = hub_run(minutes_ago=120, calls_used=40, quota_remaining=460)
+    second = hub_run(minutes_ago=60, calls_used=25, quota_remaining=435)
+    status, body = health(client)
+    history = body["checks"]["quota"]["history"]
+    assert history["hours"] == 24 and history["calls_used"] == 65
+    assert [run["taken_at"] for run in history["runs"]] == [
+        first.taken_at.isoformat().replace("+00:00", "Z"),
+        second.taken_at.isoformat().replace("+00:00", "Z"),
+    ]
+    assert [(run["calls_used"], run["quota_remaining"]) for run in history["runs"]] == [
+        (40, 460),
+        (25, 435),
+    ]
+
+
+def test_it_says_how_full_the_cache_is(client, fresh):
+    status, body = health(client)
+    memory = body["checks"]["cache_memory"]
+    assert memory["status"] == "ok"
+    if os.environ.get("REDIS_URL"):
+        assert memory["backend"] == "redis" and memory["used_bytes"] > 0
+        if memory["max_bytes"]:
+            assert memory["saturation"] == round(memory["used_bytes"] / memory["max_bytes"], 4)
+    else:
+        assert memory["backend"] == "locmem" and memory["max_entries"] == 300
+        assert memory["saturation"] == round(memory["entries"] / 300, 4)
+
+
+def test_it_warns_when_the_cache_is_nearly_full(client, fresh, monkeypatch):
+    monkeypatch.setattr(
+        "registry.metrics.cache_memory",
+        lambda: {"backend": "redis", "used_bytes": 95, "max_bytes": 100, "saturation": 0.95},
+    )
+    status, body = health(client)
+    assert status == 200 and body["warnings"] == ["cache_memory"]
+    assert "nearly full" in body["checks"]["cache_memory"]["detail"]
