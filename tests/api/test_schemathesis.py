@@ -76,3 +76,19 @@ def test_the_schema_served_is_the_one_tested(client):
 def test_every_operation_answers_as_the_schema_says(case, board, wsgi_app):  # noqa: F811
     # Bodies are checked as JSON: compression has tests of its own.
     case.call_and_validate(headers={"Accept-Encoding": "identity"})
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v4/models/acme%00one",
+        "/api/v4/models/%00",
+        "/api/v4/models/" + "a" * 5000,
+        "/api/v4/models/zo%C3%AB/%C3%BCn",
+        "/api/v3/models/acme%00one",
+        "/models/acme%00one",
+    ],
+)
+def test_ids_no_model_can_have_are_not_found_not_a_server_error(client, board, path):
+    # PostgreSQL refuses NUL in text: such an id used to reach the query and fail there.
+    assert client.get(path).status_code == 404
