@@ -45,9 +45,12 @@ CREDENTIAL_HEADERS = ("Authorization", "X-API-Key")
 NOT_MODIFIED_HEADERS = ("cache-control", "content-location", "date", "etag", "expires", "vary")
 
 
+_CREDENTIAL_KEYS = tuple("HTTP_" + name.upper().replace("-", "_") for name in CREDENTIAL_HEADERS)
+
+
 def has_credentials(meta: Mapping) -> bool:
     """Whether the request (a WSGI environ or request.META) names a caller."""
-    return any(meta.get("HTTP_" + name.upper().replace("-", "_")) for name in CREDENTIAL_HEADERS)
+    return any(meta.get(key) for key in _CREDENTIAL_KEYS)
 
 
 def cache_control(request: HttpRequest, response: HttpResponseBase) -> str | None:

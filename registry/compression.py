@@ -30,6 +30,7 @@ mitigation that matters here. The API carries no secrets in its bodies.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 
@@ -62,6 +63,8 @@ COMPRESSIBLE_TYPES = {
 }
 
 
+# Clients send few distinct headers; the response cache asks on every request.
+@functools.lru_cache(maxsize=256)
 def negotiate_encoding(accept_encoding: str | None) -> str:
     """The coding to answer with: "zstd", "br", "gzip" or "identity"."""
     if not accept_encoding:
