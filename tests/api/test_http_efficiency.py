@@ -349,3 +349,24 @@ def test_a_304_comes_from_the_entry_in_redis_in_a_fresh_process(front, board, se
     body = b"".join(other(environ, lambda status, headers: seen.update(status=status, h=headers)))
     assert seen["status"] == "304 Not Modified" and body == b""
     assert dict(seen["h"])["ETag"] == first["ETag"]
+
+
+# --- One error format, even outside the API's views ----------------------------------
+
+
+def test_an_unknown_api_prefix_answers_the_error_format(client):
+    response = client.get("/api/v9/models")
+    assert response.status_code == 404 and response["Cache-Control"] == "no-store"
+    assert json.loads(response.content)["error"]["code"] == "not_found"
+    assert client.get("/nowhere/at/all")["Content-Type"].startswith("text/html")
+
+
+def test_an_unexpected_failure_under_the_api_answers_the_error_format(client, board, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("api.v4.selectors.public_rows", broken)
+    client.raise_request_exception = False
+    response = client.get(URL)
+    assert response.status_code == 500 and response["Cache-Control"] == "no-store"
+    assert json.loads(response.content)["error"]["code"] == "server_error"
