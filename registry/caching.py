@@ -11,7 +11,9 @@ bytes, with no database query and a single cache round trip. In front of
 Django, `ResponseCacheApp` (a WSGI wrapper, see registry/wsgi.py) answers
 hits before Django's request cycle even starts, from a small per-process copy
 it re-validates against the generation at least every second: Django's
-request cycle alone costs more than the API's latency budget.
+request cycle alone costs more than the API's latency budget. Entries are
+responses as they were sent (compressed, with their strong ETag), keyed on
+the negotiated coding too, and the wrapper answers `If-None-Match` from them.
 """
 
 from __future__ import annotations
@@ -259,10 +261,11 @@ def cached_get(
 ) -> Callable:
     """Cache a GET view's successful responses as bytes, under the content generation.
 
-    The key is the namespace, scheme, host, path and query string, under the
-    generation; `version()` (e.g. the latest snapshot's id) is stored with
-    each entry and must match a memo of it, which is asked again at least
-    every VERSION_RECHECK_SECONDS. Only 200 responses are stored, and not
+    The key is the namespace and `request_parts` (the URL, the negotiated
+    coding, keyed caller or not), under the generation; `version()` (e.g.
+    the latest snapshot's id) is stored with each entry and must match a
+    memo of it, which is asked again at least every VERSION_RECHECK_SECONDS.
+    Only 200 responses are stored, and not
     those that say `Cache-Control: no-store`. Each response says
     `X-Cache: HIT` or `MISS`; hits and misses are counted.
 
