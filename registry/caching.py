@@ -265,9 +265,9 @@ def cached_get(
     coding, keyed caller or not), under the generation; `version()` (e.g.
     the latest snapshot's id) is stored with each entry and must match a
     memo of it, which is asked again at least every VERSION_RECHECK_SECONDS.
-    Only 200 responses are stored, and not
-    those that say `Cache-Control: no-store`. Each response says
-    `X-Cache: HIT` or `MISS`; hits and misses are counted.
+    Only 200 responses are stored, and not those that say `Cache-Control:
+    no-store`. Each response says `X-Cache: HIT` or `MISS`; hits and misses
+    are counted.
 
     Behind ResponseCacheApp the view leaves storing to the wrapper, which
     sees the response as it leaves Django, with every middleware's headers.
