@@ -8,7 +8,8 @@ was at fault) names each bad parameter. Bad input is a 4xx, never a 500.
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -63,3 +64,22 @@ def exception_handler(exc, context):
         detail = getattr(exc, "detail", str(exc))
         response.data = error_body(code if isinstance(code, str) else "error", str(detail))
     return response
+
+
+# Project-wide handlers (registry/urls.py): under /api/ even a failure outside
+# any API view (an unknown prefix, an unexpected exception) answers in the one
+# format; the pages keep their HTML.
+API_PREFIX = "/api/"
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(error_body("not_found", f"No endpoint at {request.path}."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        message = "Something went wrong on our side; it has been logged."
+        return JsonResponse(error_body("server_error", message), status=500)
+    return defaults.server_error(request)

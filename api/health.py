@@ -35,10 +35,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from prometheus_client.core import GaugeMetricFamily
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
 
 from registry import metrics
 from registry.caching import lookup_stats
@@ -46,6 +49,7 @@ from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
 
 from .v4 import selectors
+from .v4.schema import errors
 
 logger = logging.getLogger("modelboard.health")
 
@@ -324,8 +328,32 @@ class HealthCollector:
         }
 
 
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
+HEALTH = inline_serializer(
+    name="Health",
+    fields={
+        "status": serializers.ChoiceField(choices=[OK, DEGRADED]),
+        "degraded": serializers.ListField(child=serializers.CharField()),
+        "warnings": serializers.ListField(child=serializers.CharField()),
+        "checked_at": serializers.DateTimeField(),
+        "checks": serializers.DictField(
+            child=serializers.DictField(), help_text="Each check: its status and figures."
+        ),
+    },
+)
+
+
+@extend_schema(
+    operation_id="health_retrieve",
+    summary="Is Modelboard serving fresh data, and can it keep doing so?",
+    responses={
+        200: HEALTH,
+        503: OpenApiResponse(response=HEALTH, description="A check is degraded."),
+        **{s: r for s, r in errors().items() if s != 503},
+    },
+    tags=["operations"],
+)
+@api_view(["GET"])
+def health(request: Request) -> JsonResponse:
     checks = run_checks()
     degraded = [name for name, check in checks.items() if check["status"] == DEGRADED]
     warnings = [name for name, check in checks.items() if check["status"] == WARNING]

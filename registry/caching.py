@@ -11,7 +11,9 @@ bytes, with no database query and a single cache round trip. In front of
 Django, `ResponseCacheApp` (a WSGI wrapper, see registry/wsgi.py) answers
 hits before Django's request cycle even starts, from a small per-process copy
 it re-validates against the generation at least every second: Django's
-request cycle alone costs more than the API's latency budget.
+request cycle alone costs more than the API's latency budget. Entries are
+responses as they were sent (compressed, with their strong ETag), keyed on
+the negotiated coding too, and the wrapper answers `If-None-Match` from them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
 
 from . import metrics
+from .cache_policy import NOT_MODIFIED_HEADERS, has_credentials, if_none_match
+from .compression import negotiate_encoding
 
 logger = logging.getLogger("modelboard.cache")
 
@@ -175,8 +179,9 @@ def response_cache_enabled() -> bool:
     return settings.RESPONSE_CACHE_ENABLED
 
 
-def request_parts(meta: Mapping) -> tuple[str, str, str, str]:
-    """What a cached response is keyed on: scheme, host, path and query string.
+def request_parts(meta: Mapping) -> tuple[str, ...]:
+    """What a cached response is keyed on: scheme, host, path and query string,
+    and which representation of it the request gets (`representation`).
 
     Read from the WSGI environ (a request's META), the same way before Django
     has seen the request (ResponseCacheApp) and inside a view (cached_get).
@@ -189,7 +194,18 @@ def request_parts(meta: Mapping) -> tuple[str, str, str, str]:
         scheme = "https"
     host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
     path = meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "")
-    return scheme, host, path, meta.get("QUERY_STRING", "")
+    return scheme, host, path, meta.get("QUERY_STRING", ""), *representation(meta)
+
+
+def representation(meta: Mapping) -> tuple[str, str]:
+    """The request's content coding, and whether its answer is the caller's alone.
+
+    Entries are stored as they left Django: compressed, with their ETag and
+    their Cache-Control (`private` for requests with credentials, see
+    registry.cache_policy), so each of these gets entries of its own.
+    """
+    encoding = negotiate_encoding(meta.get("HTTP_ACCEPT_ENCODING"))
+    return encoding, "private" if has_credentials(meta) else "public"
 
 
 def _lookup(namespace: str, parts: tuple) -> tuple[int, str, object, object]:
@@ -245,12 +261,13 @@ def cached_get(
 ) -> Callable:
     """Cache a GET view's successful responses as bytes, under the content generation.
 
-    The key is the namespace, scheme, host, path and query string, under the
-    generation; `version()` (e.g. the latest snapshot's id) is stored with
-    each entry and must match a memo of it, which is asked again at least
-    every VERSION_RECHECK_SECONDS. Only 200 responses are stored, and not
-    those that say `Cache-Control: no-store`. Each response says
-    `X-Cache: HIT` or `MISS`; hits and misses are counted.
+    The key is the namespace and `request_parts` (the URL, the negotiated
+    coding, keyed caller or not), under the generation; `version()` (e.g.
+    the latest snapshot's id) is stored with each entry and must match a
+    memo of it, which is asked again at least every VERSION_RECHECK_SECONDS.
+    Only 200 responses are stored, and not those that say `Cache-Control:
+    no-store`. Each response says `X-Cache: HIT` or `MISS`; hits and misses
+    are counted.
 
     Behind ResponseCacheApp the view leaves storing to the wrapper, which
     sees the response as it leaves Django, with every middleware's headers.
@@ -349,7 +366,9 @@ class ResponseCacheApp:
             return self.app(environ, start_response)
         parts = request_parts(environ)
         try:
-            served = self._serve(namespace, parts, start_response)
+            served = self._serve(
+                namespace, parts, start_response, environ.get("HTTP_IF_NONE_MATCH")
+            )
         except Exception:  # whatever went wrong, Django can still answer
             logger.warning("response cache lookup failed", exc_info=True)
             return self.app(environ, start_response)
@@ -419,7 +438,7 @@ class ResponseCacheApp:
         self._states[namespace] = (generation, current, now)
         return generation, current
 
-    def _serve(self, namespace: str, parts: tuple, start_response: Callable):
+    def _serve(self, namespace: str, parts: tuple, start_response: Callable, condition: str | None):
         known = self._current(namespace)
         if known is None:
             return None
@@ -436,6 +455,11 @@ class ResponseCacheApp:
         with self._lock:
             self._unflushed_hits += 1
         _, status, headers, body = entry
+        etag = next((value for name, value in headers if name.lower() == "etag"), None)
+        if if_none_match(condition, etag):
+            kept = [(name, v) for name, v in headers if name.lower() in NOT_MODIFIED_HEADERS]
+            start_response("304 Not Modified", [*kept, ("X-Cache", "HIT")])
+            return [b""]
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
             [*headers, ("Content-Length", str(len(body))), ("X-Cache", "HIT")],

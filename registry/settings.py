@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_prometheus",
     "rest_framework",
+    "drf_spectacular",
     "django_filters",
     "registry",
     "tagging",
@@ -47,6 +48,12 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside in: 304s and strong ETags on the bytes as sent, compression,
+    # then Cache-Control and Vary (registry.cache_policy), so each sees what
+    # the next one decided. Static files are WhiteNoise's (precompressed).
+    "django.middleware.http.ConditionalGetMiddleware",
+    "registry.compression.CompressionMiddleware",
+    "registry.cache_policy.CachePolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -215,6 +222,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI document at /api/v4/schema/ (api/v4/schema.py says how to
+# describe an endpoint). v3 is frozen and left out.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Modelboard API",
+    "VERSION": "v4",
+    "DESCRIPTION": (
+        "Hugging Face Hub models over time: the latest snapshot's leaderboard with 24h "
+        "and 7d deltas, each model's 30-day history, capability tags and snapshot runs. "
+        'Every error is `{"error": {"code", "message", "fields"}}`. Responses '
+        "carry strong ETags (send `If-None-Match` for a 304) and are compressed with "
+        "zstd, br or gzip by `Accept-Encoding`."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["api.v4.schema.only_v4"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.v4.schema.empty_means_default",
+    ],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v4",
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

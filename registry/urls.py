@@ -9,3 +9,8 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("", include("snapshots.urls")),
 ]
+
+# JSON errors under /api/, the HTML pages elsewhere (named, not imported:
+# nothing imports api).
+handler404 = "api.errors.page_not_found"
+handler500 = "api.errors.server_error"

@@ -11,6 +11,8 @@ from registry.models import HubModel
 
 from .models import Observation, Snapshot
 
+HUB_ID_MAX_LENGTH = HubModel._meta.get_field("hub_id").max_length
+
 
 def latest_snapshot() -> Snapshot | None:
     """The newest complete snapshot: the one every reader is served."""
@@ -39,6 +41,8 @@ class ModelView:
 
 def model_in_snapshot(*, hub_id: str, snapshot: Snapshot | None) -> ModelView | None:
     """A public catalog model with its observation in `snapshot`; None if we never saw it."""
+    if "\x00" in hub_id or len(hub_id) > HUB_ID_MAX_LENGTH:
+        return None  # no Hub id looks like that, and PostgreSQL refuses NUL in text
     model = HubModel.objects.select_related("provider").filter(hub_id=hub_id, private=False).first()
     if model is None:
         return None

@@ -7,6 +7,13 @@ generation and the latest snapshot's id: a hit costs no query and no rendering.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +28,15 @@ from tagging import selectors as tag_selectors
 
 from . import selectors, serializers
 from .params import choice_param, int_param, reject_unknown
+from .schema import (
+    IF_NONE_MATCH,
+    NOT_MODIFIED,
+    ModelRow,
+    PagingQuery,
+    SnapshotRef,
+    errors,
+    page_of,
+)
 
 CACHE_NAMESPACE = "api-v4"
 DEFAULT_LIMIT = 100
@@ -54,6 +70,17 @@ def _links(request: Request, *, count: int, limit: int, offset: int) -> dict:
 
 
 @cached
+@extend_schema(
+    operation_id="models_list",
+    summary="The latest snapshot's models in rank order",
+    parameters=[PagingQuery, IF_NONE_MATCH],
+    responses={
+        200: page_of("ModelPage", ModelRow(), snapshot=SnapshotRef()),
+        **NOT_MODIFIED,
+        **errors(400, 503),
+    },
+    tags=["models"],
+)
 @api_view(["GET"])
 def models(request: Request) -> Response:
     """The latest snapshot's public models in rank order, a page at a time."""
@@ -78,7 +105,50 @@ def models(request: Request) -> Response:
     )
 
 
+class HistoryPoint(fields.Serializer):
+    snapshot_id = fields.IntegerField()
+    taken_at = fields.DateTimeField()
+    rank = fields.IntegerField(allow_null=True)
+    downloads = fields.IntegerField(allow_null=True)
+    likes = fields.IntegerField(allow_null=True)
+    downloads_all_time = fields.IntegerField(allow_null=True)
+    delta_downloads_24h = fields.IntegerField(allow_null=True)
+    daily_downloads = fields.IntegerField(
+        allow_null=True, help_text="True downloads since the 24h baseline, from all-time counts."
+    )
+
+
 @cached
+@extend_schema(
+    operation_id="models_retrieve",
+    summary="One model of the latest snapshot, with its last 30 days",
+    parameters=[
+        OpenApiParameter(
+            "hub_id",
+            str,
+            location=OpenApiParameter.PATH,
+            description="The Hub id, `org/name` (the slash as it is), or a legacy id (`gpt2`).",
+            examples=[
+                OpenApiExample("org/name", value="google-bert/bert-base-uncased"),
+                OpenApiExample("legacy id", value="gpt2"),
+            ],
+        ),
+        IF_NONE_MATCH,
+    ],
+    responses={
+        200: inline_serializer(
+            name="ModelDetail",
+            fields={
+                "snapshot": SnapshotRef(),
+                "model": ModelRow(),
+                "history": HistoryPoint(many=True),
+            },
+        ),
+        **NOT_MODIFIED,
+        **errors(400, 404, 503),
+    },
+    tags=["models"],
+)
 @api_view(["GET"])
 def model_detail(request: Request, hub_id: str) -> Response:
     """One model of the latest snapshot, with its last 30 days of snapshots."""
@@ -106,7 +176,28 @@ def model_detail(request: Request, hub_id: str) -> Response:
     )
 
 
+class TagRow(fields.Serializer):
+    slug = fields.SlugField()
+    name = fields.CharField()
+    description = fields.CharField(allow_null=True)
+    model_count = fields.IntegerField(min_value=0, help_text="Public models carrying it.")
+
+
 @cached
+@extend_schema(
+    operation_id="tags_list",
+    summary="The curated capability tags",
+    parameters=[IF_NONE_MATCH],
+    responses={
+        200: inline_serializer(
+            name="TagList",
+            fields={"count": fields.IntegerField(min_value=0), "results": TagRow(many=True)},
+        ),
+        **NOT_MODIFIED,
+        **errors(400),
+    },
+    tags=["tags"],
+)
 @api_view(["GET"])
 def tags(request: Request) -> Response:
     """The curated capability tags in order, with how many public models carry each."""
@@ -115,7 +206,46 @@ def tags(request: Request) -> Response:
     return Response({"count": len(rows), "results": [serializers.tag_row(t) for t in rows]})
 
 
+class SnapshotQuery(PagingQuery):
+    status = fields.ChoiceField(
+        choices=STATUS_CHOICES, required=False, default="complete", help_text="Which runs."
+    )
+
+
+class SnapshotRun(fields.Serializer):
+    id = fields.IntegerField()
+    taken_at = fields.DateTimeField()
+    status = fields.ChoiceField(choices=Snapshot.Status.values)
+    source = fields.ChoiceField(choices=Snapshot.Source.values)
+    source_count = fields.IntegerField(allow_null=True)
+    models_seen = fields.IntegerField()
+    ttl_seconds = fields.IntegerField(allow_null=True)
+    call_budget = fields.IntegerField(allow_null=True)
+    calls_used = fields.IntegerField()
+    quota_remaining = fields.IntegerField(allow_null=True)
+    quota_limit = fields.IntegerField(allow_null=True)
+    duration_seconds = fields.FloatField(allow_null=True)
+    details_fetched = fields.IntegerField()
+    details_deferred = fields.IntegerField(allow_null=True)
+    published_at = fields.DateTimeField(allow_null=True)
+    error = fields.CharField(allow_null=True)
+    baseline_24h = fields.IntegerField(allow_null=True, help_text="The 24h baseline's id.")
+    baseline_7d = fields.IntegerField(allow_null=True, help_text="The 7d baseline's id.")
+    deltas_computed_at = fields.DateTimeField(allow_null=True)
+
+
 @cached
+@extend_schema(
+    operation_id="snapshots_list",
+    summary="Snapshot runs newest first, with what they cost and how they ended",
+    parameters=[SnapshotQuery, IF_NONE_MATCH],
+    responses={
+        200: page_of("SnapshotPage", SnapshotRun(), status=fields.ChoiceField(STATUS_CHOICES)),
+        **NOT_MODIFIED,
+        **errors(400),
+    },
+    tags=["snapshots"],
+)
 @api_view(["GET"])
 def snapshots(request: Request) -> Response:
     """Snapshot runs newest first: complete ones unless `status` asks for others (or all)."""
@@ -142,6 +272,7 @@ def snapshots(request: Request) -> Response:
     return response
 
 
+@extend_schema(exclude=True)
 @api_view(["GET"])
 def not_found(request: Request, path: str = "") -> Response:
     raise ApiError(code="not_found", message=f"No endpoint at {request.path}.", status_code=404)
