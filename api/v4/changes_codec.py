@@ -1,0 +1,283 @@
+"""The delta feed's format (/api/v4/changes): how the server encodes it, and
+how a client applies it (`changes_apply`, the reference client).
+
+A client holds the public list of one snapshot S, as /api/v4/models gives it
+(every row, keyed by the row's stable numeric `key`). The feed from S to the
+latest snapshot L says only what moved:
+
+    {"since": {"id": S, …}, "snapshot": {"id": L, "taken_at": …}, "next_since": L,
+     "baseline_24h": B24, "baseline_7d": B7, "count": n,
+     "removed": [key gaps], "added": [v4 rows + "key"], "updated": [catalog parts + "key"],
+     "changed": {"downloads": [[key gaps], [corrections]], …}}
+
+- Keys are listed ascending as gaps: the first is the key itself, each next
+  one the difference from the one before ([3, 1, 1, 40] is keys 3, 4, 5, 45).
+- `removed`: models in S's list that are not in L's (gone from the Hub's
+  top, or turned private). Drop them.
+- `added`: models in L's list that were not in S's: whole v4 rows, with `key`.
+  They are right as they stand; nothing below applies to them.
+- `updated`: models in both whose revision moved (`last_modified` changed):
+  their catalog fields (CATALOG_FIELDS) as they stand now. Replace those.
+- `changed`: for every COLUMNS field, the models in both whose value in L is
+  not what the client predicts from what it holds, and the correction. A
+  correction that is a JSON number is added to the prediction; one wrapped in
+  a list, `[v]`, replaces it (`v` may be null, a string, a float, a boolean).
+  A field whose predictions are all right is left out.
+
+Predictions (`predict`), applied field by field in COLUMNS order, each row
+keeping a copy of its values in S ("old"):
+
+- `rank`: the model's position (from 1) in L's list ordered as ranks are
+  (30-day downloads high to low, unknown last; then likes, unknown as 0; then
+  id), using the new figures, added models included.
+- when `baseline_24h` is `since.id` (a client that syncs every day):
+  `rank_change_24h` = old rank - new rank, `delta_24h.downloads` / `.likes` =
+  new - old (null when either side is null), `delta_24h.new` = false.
+- every other field: its old value.
+
+So on a daily sync the corrections are the day's changes of downloads,
+all-time downloads, likes, trending score and the 7-day deltas (which need
+figures a week old: the client does not have them), as small integers;
+rank, rank change and the 24-hour deltas cost nothing unless they do not
+follow from the rest. Last, every row's `snapshot` becomes the feed's
+`snapshot`, and the list has `count` rows.
+
+Worked example: the client holds S = 34 with key 7 at downloads 1000, likes
+10, rank 2 and key 9 at downloads 1200, rank 1. L = 35 (baseline_24h 34) has
+key 7 at 1500 downloads (likes 10) and key 9 at 1300:
+
+    "changed": {"downloads": [[7, 2], [500, 100]], "rank": …absent…,
+                "delta_24h.downloads": …absent…}
+
+downloads become 1500 and 1300; ordered again, key 7 is first and key 9
+second, which is their new rank (no correction); rank_change_24h (2-1 = 1 and
+1-2 = -1) and delta_24h.downloads (500 and 100) follow from old and new.
+
+Fields the feed maintains: every field of a v4 row. Catalog fields change
+with a model's revision (`updated`); curators' relabelling (tag rules and
+overrides, provider aliases edited in the admin) is not sent model by model:
+a client that needs it to the letter refetches the full list after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+# In the order they are applied: predictions read only fields before them.
+COLUMNS = (
+    "downloads",
+    "downloads_all_time",
+    "likes",
+    "trending_score",
+    "last_modified",
+    "delta_7d.downloads",
+    "delta_7d.likes",
+    "delta_7d.new",
+    "rank",
+    "rank_change_24h",
+    "delta_24h.downloads",
+    "delta_24h.likes",
+    "delta_24h.new",
+)
+CATALOG_FIELDS = (
+    "author",
+    "provider",
+    "pipeline_tag",
+    "library_name",
+    "license",
+    "license_class",
+    "parameters",
+    "param_class",
+    "family",
+    "tags",
+    "badges",
+    "created_at",
+)
+_PATHS = {name: tuple(name.split(".")) for name in COLUMNS}
+# Above this a float no longer holds every integer: such values are sent whole.
+_EXACT_FLOAT = 2**53
+
+
+# --- Shared by both sides -------------------------------------------------------
+
+
+def key_gaps(keys: Iterable[int]) -> list[int]:
+    """Ascending keys as gaps: [3, 4, 5, 45] -> [3, 1, 1, 40]."""
+    gaps, previous = [], 0
+    for key in sorted(keys):
+        gaps.append(key - previous)
+        previous = key
+    return gaps
+
+
+def keys_from_gaps(gaps: Iterable[int]) -> list[int]:
+    keys, key = [], 0
+    for gap in gaps:
+        key += gap
+        keys.append(key)
+    return keys
+
+
+def field_value(row: Mapping, name: str):
+    value = row
+    for part in _PATHS[name]:
+        value = value[part]
+    return value
+
+
+def _set_field(row: dict, name: str, value) -> None:
+    *parents, last = _PATHS[name]
+    for part in parents:
+        row = row[part]
+    row[last] = value
+
+
+def rank_order(rows: Iterable[Mapping]) -> list[Mapping]:
+    """Rows in the order ranks are given (snapshots.ingest.ranked): downloads, likes, id."""
+    return sorted(
+        rows,
+        key=lambda r: (r["downloads"] is None, -(r["downloads"] or 0), -(r["likes"] or 0), r["id"]),
+    )
+
+
+def predict(name: str, old: Mapping, new: Mapping, *, position: int, derive_24h: bool):
+    """What the client expects `name` to be in L, before any correction.
+
+    `old` is the row in S; `new` the row as far as it is known in L (every
+    field before `name` in COLUMNS); `position` the row's place in L's rank order.
+    """
+    if name == "rank":
+        return position
+    if derive_24h:
+        if name == "rank_change_24h":
+            return _difference(old["rank"], new["rank"])
+        if name == "delta_24h.downloads":
+            return _difference(new["downloads"], old["downloads"])
+        if name == "delta_24h.likes":
+            return _difference(new["likes"], old["likes"])
+        if name == "delta_24h.new":
+            return False
+    return field_value(old, name)
+
+
+def _difference(a, b):
+    return None if a is None or b is None else a - b
+
+
+def _is_int(value) -> bool:
+    return type(value) is int
+
+
+def _whole_float(value) -> bool:
+    return type(value) is float and value.is_integer() and abs(value) < _EXACT_FLOAT
+
+
+def correction(actual, predicted):
+    """What turns `predicted` into `actual`: a number to add, or [actual]; None when equal."""
+    if type(actual) is type(predicted) and actual == predicted:
+        return None
+    if _is_int(actual) and _is_int(predicted):
+        return actual - predicted
+    if _whole_float(actual) and _whole_float(predicted):
+        return int(actual - predicted)
+    return [actual]
+
+
+def corrected(predicted, fix):
+    """The value a correction makes of a prediction (the inverse of `correction`)."""
+    if isinstance(fix, list):
+        return fix[0]
+    return predicted + fix  # a float stays a float
+
+
+# --- Server side ------------------------------------------------------------------
+
+
+def changes_encode(
+    *, old: Mapping[int, Mapping], new: Mapping[int, Mapping], derive_24h: bool
+) -> tuple[list[int], list[int], list[int], dict[str, list[list]]]:
+    """Compare S's rows (`old`) with L's (`new`), both keyed by model key.
+
+    Rows need the COLUMNS fields and `id`. Returns (removed keys, added keys,
+    updated keys: models in both whose revision moved, `changed` as the feed
+    carries it).
+    """
+    removed = sorted(old.keys() - new.keys())
+    added = sorted(new.keys() - old.keys())
+    common = sorted(old.keys() & new.keys())
+    updated = [k for k in common if old[k]["last_modified"] != new[k]["last_modified"]]
+    positions = {row["key"]: place for place, row in enumerate(rank_order(new.values()), 1)}
+    changed: dict[str, list[list]] = {}
+    for name in COLUMNS:
+        keys, fixes = [], []
+        for key in common:
+            row = new[key]
+            predicted = predict(name, old[key], row, position=positions[key], derive_24h=derive_24h)
+            fix = correction(field_value(row, name), predicted)
+            if fix is not None:
+                keys.append(key)
+                fixes.append(fix)
+        if keys:
+            changed[name] = [key_gaps(keys), fixes]
+    return removed, added, updated, changed
+
+
+# --- Client side (the reference; the tests and bench/delta_sync.py use it) ----------
+
+
+class ResyncNeeded(Exception):
+    """The feed does not fit the state it was applied to: refetch the full list."""
+
+
+def _copy_row(row: Mapping) -> dict:
+    copied = dict(row)
+    for nested in ("delta_24h", "delta_7d"):
+        if isinstance(copied.get(nested), dict):
+            copied[nested] = dict(copied[nested])
+    return copied
+
+
+def changes_apply(state: Mapping[int, Mapping], feed: Mapping) -> dict[int, dict]:
+    """The list at `feed["snapshot"]`, from the list at `feed["since"]` (keyed by `key`).
+
+    Returns a new mapping; `state` is left as it was. Raises ResyncNeeded
+    when the feed names a model the state lacks, or the counts disagree.
+    """
+    derive_24h = feed["baseline_24h"] is not None and feed["baseline_24h"] == feed["since"]["id"]
+    rows = {key: _copy_row(row) for key, row in state.items()}
+    for key in keys_from_gaps(feed["removed"]):
+        if rows.pop(key, None) is None:
+            raise ResyncNeeded(f"removed model {key} is not in the state")
+    old = {key: _copy_row(row) for key, row in rows.items()}
+    for row in feed["added"]:
+        rows[row["key"]] = dict(row)
+    for part in feed["updated"]:
+        if part["key"] not in old:
+            raise ResyncNeeded(f"updated model {part['key']} is not in the state")
+        rows[part["key"]].update(part)
+    changed = feed["changed"]
+    positions: dict[int, int] = {}
+    for name in COLUMNS:
+        if name == "rank":
+            positions = {
+                row["key"]: place for place, row in enumerate(rank_order(rows.values()), 1)
+            }
+        fixes = {}
+        if name in changed:
+            gaps, values = changed[name]
+            fixes = dict(zip(keys_from_gaps(gaps), values, strict=True))
+            if not fixes.keys() <= old.keys():
+                raise ResyncNeeded(f"'{name}' changes a model the state lacks")
+        for key, before in old.items():
+            row = rows[key]
+            value = predict(
+                name, before, row, position=positions.get(key, 0), derive_24h=derive_24h
+            )
+            if key in fixes:
+                value = corrected(value, fixes[key])
+            _set_field(row, name, value)
+    for row in rows.values():
+        row["snapshot"] = dict(feed["snapshot"])
+    if len(rows) != feed["count"]:
+        raise ResyncNeeded(f"{len(rows)} models after applying, the feed says {feed['count']}")
+    return rows
