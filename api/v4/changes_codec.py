@@ -12,8 +12,10 @@ latest snapshot L says only what moved:
 
 - Keys are listed ascending as gaps: the first is the key itself, each next
   one the difference from the one before ([3, 1, 1, 40] is keys 3, 4, 5, 45).
-- `removed`: models in S's list that are not in L's (gone from the Hub's
-  top, or turned private). Drop them.
+- `removed`: models in S's list that are not in L's. Drop them. A model
+  that has turned private since is not named at all (privacy is known as it
+  stands now, so the feed cannot tell it was ever public): the client then
+  holds one row more than `count` says, which means "refetch the full list".
 - `added`: models in L's list that were not in S's: whole v4 rows, with `key`.
   They are right as they stand; nothing below applies to them.
 - `updated`: models in both whose revision moved (`last_modified` changed):
@@ -27,9 +29,12 @@ latest snapshot L says only what moved:
 Predictions (`predict`), applied field by field in COLUMNS order, each row
 keeping a copy of its values in S ("old"):
 
-- `rank`: the model's position (from 1) in L's list ordered as ranks are
+- `rank`: the model's place (from 1) in L's list ordered as ranks are
   (30-day downloads high to low, unknown last; then likes, unknown as 0; then
-  id), using the new figures, added models included.
+  id), with the new figures and added models included, plus the offset it
+  had in S (its rank there minus its place in S's list, removed models
+  included). Ranks count private models, which lists leave out; the offset
+  carries them over while they keep their places.
 - when `baseline_24h` is `since.id` (a client that syncs every day):
   `rank_change_24h` = old rank - new rank, `delta_24h.downloads` / `.likes` =
   new - old (null when either side is null), `delta_24h.new` = false.
@@ -140,11 +145,30 @@ def rank_order(rows: Iterable[Mapping]) -> list[Mapping]:
     )
 
 
+def rank_guesses(old: Mapping[int, Mapping], new: Iterable[Mapping]) -> dict[int, int]:
+    """The rank each model of `new` would have: its place in rank order, plus
+    the offset it had in S between its rank and its place there.
+
+    Ranks count private models too, which public lists leave out: a model
+    below one has a rank greater than its place. The offset carries that
+    over, so it costs nothing while the private models keep their places.
+    """
+    offsets = {
+        row["key"]: (row["rank"] - place if row["rank"] is not None else 0)
+        for place, row in enumerate(rank_order(old.values()), 1)
+    }
+    return {
+        row["key"]: place + offsets.get(row["key"], 0)
+        for place, row in enumerate(rank_order(new), 1)
+    }
+
+
 def predict(name: str, old: Mapping, new: Mapping, *, position: int, derive_24h: bool):
     """What the client expects `name` to be in L, before any correction.
 
     `old` is the row in S; `new` the row as far as it is known in L (every
-    field before `name` in COLUMNS); `position` the row's place in L's rank order.
+    field before `name` in COLUMNS); `position` the rank it would have from
+    its place in L's order (`rank_guesses`).
     """
     if name == "rank":
         return position
@@ -206,7 +230,7 @@ def changes_encode(
     added = sorted(new.keys() - old.keys())
     common = sorted(old.keys() & new.keys())
     updated = [k for k in common if old[k]["last_modified"] != new[k]["last_modified"]]
-    positions = {row["key"]: place for place, row in enumerate(rank_order(new.values()), 1)}
+    positions = rank_guesses(old, new.values())
     changed: dict[str, list[list]] = {}
     for name in COLUMNS:
         keys, fixes = [], []
@@ -259,9 +283,7 @@ def changes_apply(state: Mapping[int, Mapping], feed: Mapping) -> dict[int, dict
     positions: dict[int, int] = {}
     for name in COLUMNS:
         if name == "rank":
-            positions = {
-                row["key"]: place for place, row in enumerate(rank_order(rows.values()), 1)
-            }
+            positions = rank_guesses(state, rows.values())
         fixes = {}
         if name in changed:
             gaps, values = changed[name]
