@@ -137,12 +137,14 @@ def _set_field(row: dict, name: str, value) -> None:
     row[last] = value
 
 
+def rank_key(downloads, likes, hub_id: str) -> tuple:
+    """Where a model sorts in rank order (snapshots.ingest.ranked): downloads, likes, id."""
+    return (downloads is None, -(downloads or 0), -(likes or 0), hub_id)
+
+
 def rank_order(rows: Iterable[Mapping]) -> list[Mapping]:
-    """Rows in the order ranks are given (snapshots.ingest.ranked): downloads, likes, id."""
-    return sorted(
-        rows,
-        key=lambda r: (r["downloads"] is None, -(r["downloads"] or 0), -(r["likes"] or 0), r["id"]),
-    )
+    """v4 rows in rank order."""
+    return sorted(rows, key=lambda r: rank_key(r["downloads"], r["likes"], r["id"]))
 
 
 def rank_guesses(old: Mapping[int, Mapping], new: Iterable[Mapping]) -> dict[int, int]:
@@ -215,32 +217,81 @@ def corrected(predicted, fix):
 
 
 # --- Server side ------------------------------------------------------------------
+#
+# The same predictions as `predict`, column by column over flat tuples: at
+# 100k models a call per field and model would cost seconds. The tests apply
+# what this encodes with `changes_apply`, which holds the two to one answer.
+
+# A model's figures on the server: one tuple, in this order.
+FIGURES = ("key", "id", *COLUMNS)
+_AT = {name: index for index, name in enumerate(FIGURES)}
+
+
+def _ranked_keys(rows: Iterable[tuple]) -> list[int]:
+    d, likes, hub_id = _AT["downloads"], _AT["likes"], _AT["id"]
+    return [row[0] for row in sorted(rows, key=lambda r: rank_key(r[d], r[likes], r[hub_id]))]
+
+
+def _server_predictions(
+    name: str,
+    pairs: list[tuple[int, tuple, tuple]],
+    *,
+    old: Mapping,
+    new: Mapping,
+    derive_24h: bool,
+) -> list | None:
+    """Predictions for a column, in `pairs` order; None where they are the old values."""
+    if name == "rank":
+        rank = _AT["rank"]
+        offsets = {
+            key: (old[key][rank] - place if old[key][rank] is not None else 0)
+            for place, key in enumerate(_ranked_keys(old.values()), 1)
+        }
+        places = {key: place for place, key in enumerate(_ranked_keys(new.values()), 1)}
+        return [places[key] + offsets[key] for key, _, _ in pairs]
+    if not derive_24h:
+        return None
+    if name == "rank_change_24h":
+        rank = _AT["rank"]
+        return [_difference(o[rank], n[rank]) for _, o, n in pairs]
+    if name in ("delta_24h.downloads", "delta_24h.likes"):
+        figure = _AT[name.rsplit(".", 1)[1]]
+        return [_difference(n[figure], o[figure]) for _, o, n in pairs]
+    if name == "delta_24h.new":
+        return [False] * len(pairs)
+    return None
 
 
 def changes_encode(
-    *, old: Mapping[int, Mapping], new: Mapping[int, Mapping], derive_24h: bool
+    *, old: Mapping[int, tuple], new: Mapping[int, tuple], derive_24h: bool
 ) -> tuple[list[int], list[int], list[int], dict[str, list[list]]]:
-    """Compare S's rows (`old`) with L's (`new`), both keyed by model key.
+    """Compare S's figures (`old`) with L's (`new`): FIGURES tuples by model key.
 
-    Rows need the COLUMNS fields and `id`. Returns (removed keys, added keys,
-    updated keys: models in both whose revision moved, `changed` as the feed
-    carries it).
+    Returns (removed keys, added keys, updated keys: models in both whose
+    revision moved, `changed` as the feed carries it).
     """
     removed = sorted(old.keys() - new.keys())
     added = sorted(new.keys() - old.keys())
-    common = sorted(old.keys() & new.keys())
-    updated = [k for k in common if old[k]["last_modified"] != new[k]["last_modified"]]
-    positions = rank_guesses(old, new.values())
+    pairs = [(key, old[key], new[key]) for key in sorted(old.keys() & new.keys())]
+    modified = _AT["last_modified"]
+    updated = [key for key, o, n in pairs if o[modified] != n[modified]]
     changed: dict[str, list[list]] = {}
     for name in COLUMNS:
+        at = _AT[name]
+        predictions = _server_predictions(name, pairs, old=old, new=new, derive_24h=derive_24h)
         keys, fixes = [], []
-        for key in common:
-            row = new[key]
-            predicted = predict(name, old[key], row, position=positions[key], derive_24h=derive_24h)
-            fix = correction(field_value(row, name), predicted)
-            if fix is not None:
-                keys.append(key)
-                fixes.append(fix)
+        if predictions is None:
+            for key, o, n in pairs:
+                actual, predicted = n[at], o[at]
+                if actual != predicted or type(actual) is not type(predicted):
+                    keys.append(key)
+                    fixes.append(correction(actual, predicted))
+        else:
+            for (key, _, n), predicted in zip(pairs, predictions, strict=True):
+                actual = n[at]
+                if actual != predicted or type(actual) is not type(predicted):
+                    keys.append(key)
+                    fixes.append(correction(actual, predicted))
         if keys:
             changed[name] = [key_gaps(keys), fixes]
     return removed, added, updated, changed

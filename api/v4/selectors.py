@@ -66,17 +66,16 @@ _FIGURES = (
 
 @dataclass(frozen=True)
 class SnapshotFigures:
-    """A snapshot's public rows as the delta feed compares them, keyed by model key."""
+    """A snapshot's public figures as the delta feed compares them, keyed by model key."""
 
-    rows: dict[int, dict]
+    rows: dict[int, tuple]  # changes_codec.FIGURES
     observations: int  # private ones included: fewer than models_seen means pruned
 
 
 def snapshot_figures(*, snapshot: Snapshot) -> SnapshotFigures:
-    """Every public model's figures in `snapshot`, in the v4 row's shape: one query.
+    """Every public model's figures in `snapshot`, as changes_codec.FIGURES tuples: one query.
 
-    Only the fields the feed compares (changes_codec.COLUMNS, `id`, `key`),
-    with the same values /api/v4/models shows: times as its strings, the
+    The values are those /api/v4/models shows: times as its strings, the
     "new" flags null when the window has no baseline.
     """
     has_24h = snapshot.baseline_24h_id is not None
@@ -105,27 +104,24 @@ def snapshot_figures(*, snapshot: Snapshot) -> SnapshotFigures:
         observations += 1
         if private:
             continue
-        rows[key] = {
-            "id": hub_id,
-            "key": key,
-            "downloads": downloads,
-            "downloads_all_time": downloads_all_time,
-            "likes": likes,
-            "trending_score": trending_score,
-            "last_modified": iso_time(last_modified),
-            "rank": rank,
-            "rank_change_24h": rank_change_24h,
-            "delta_24h": {
-                "downloads": delta_downloads_24h,
-                "likes": delta_likes_24h,
-                "new": is_new_24h if has_24h else None,
-            },
-            "delta_7d": {
-                "downloads": delta_downloads_7d,
-                "likes": delta_likes_7d,
-                "new": is_new_7d if has_7d else None,
-            },
-        }
+        # In changes_codec.FIGURES order.
+        rows[key] = (
+            key,
+            hub_id,
+            downloads,
+            downloads_all_time,
+            likes,
+            trending_score,
+            iso_time(last_modified),
+            delta_downloads_7d,
+            delta_likes_7d,
+            is_new_7d if has_7d else None,
+            rank,
+            rank_change_24h,
+            delta_downloads_24h,
+            delta_likes_24h,
+            is_new_24h if has_24h else None,
+        )
     return SnapshotFigures(rows=rows, observations=observations)
 
 

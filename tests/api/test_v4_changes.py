@@ -416,3 +416,17 @@ def test_keys_travel_as_gaps():
     assert key_gaps([45, 3, 5, 4]) == [3, 1, 1, 40]
     assert keys_from_gaps([3, 1, 1, 40]) == [3, 4, 5, 45]
     assert COLUMNS.index("rank") > max(COLUMNS.index("downloads"), COLUMNS.index("likes"))
+
+
+def test_the_figures_compared_are_the_ones_the_list_shows(client, two_days):
+    from api.v4.changes_codec import FIGURES, field_value
+    from api.v4.selectors import snapshot_figures
+
+    _, today = two_days
+    shown = {
+        key: (row["key"], row["id"], *(field_value(row, name) for name in FIGURES[2:]))
+        for key, row in full_list(client).items()
+    }
+    figures = snapshot_figures(snapshot=today)
+    assert figures.rows == shown
+    assert figures.observations == 4  # the private model counted, not shown
