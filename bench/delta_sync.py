@@ -66,21 +66,24 @@ def add(total: dict[str, int], sizes: dict[str, int]) -> None:
         total[name] = total.get(name, 0) + size
 
 
-def get_json(client, url: str) -> tuple[dict, bytes]:
+def get_json(client, url: str, spent: list[float] | None = None) -> tuple[dict, bytes]:
+    started = time.perf_counter()
     response = client.get(url)
+    if spent is not None:
+        spent.append(time.perf_counter() - started)
     if response.status_code != 200:
         raise SystemExit(f"GET {url} answered {response.status_code}: {response.content[:500]!r}")
     return json.loads(response.content), response.content
 
 
-def full_list(client) -> tuple[dict[int, dict], dict[str, int], int]:
+def full_list(client, spent: list[float]) -> tuple[dict[int, dict], dict[str, int], int]:
     """Every page of /api/v4/models: the rows by key, their bytes, the snapshot id."""
     rows: dict[int, dict] = {}
     sizes: dict[str, int] = {}
     url = f"/api/v4/models?limit={PAGE_SIZE}"
     snapshot = None
     while url:
-        body, raw = get_json(client, url)
+        body, raw = get_json(client, url, spent)
         add(sizes, encoded_sizes(raw))
         snapshot = body["snapshot"]["id"]
         for row in body["results"]:
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> bool:
     full_total: dict[str, int] = {}
     delta_total: dict[str, int] = {}
     parts_total: dict[str, int] = {}
+    timings: list[tuple[float, float]] = []
     header = (
         f"{'day':>3} {'snap':>5} {'models':>6} {'+':>3} {'-':>3} {'upd':>4} | "
         f"{'full B':>9} {'full gz':>8} {'full br':>8} {'full zst':>8} | "
@@ -143,12 +147,15 @@ def run(args: argparse.Namespace) -> bool:
             taken_at=day,
             records=records,
         )
-        server_rows, full_sizes, latest = full_list(client)
+        full_spent: list[float] = []
+        server_rows, full_sizes, latest = full_list(client, full_spent)
         if held is None:
             state, held = server_rows, latest
             print(f"{1:>3} {latest:>5} {len(server_rows):>6}  (both clients start from the list)")
             continue
-        feed, raw = get_json(client, f"/api/v4/changes?since={held}")
+        feed_spent: list[float] = []
+        feed, raw = get_json(client, f"/api/v4/changes?since={held}", feed_spent)
+        timings.append((sum(full_spent), feed_spent[0]))
         state = changes_apply(state, feed)
         held = feed["next_since"]
         problem = first_difference(state, server_rows)
@@ -183,6 +190,12 @@ def run(args: argparse.Namespace) -> bool:
     print("Where the feed's bytes go (gzip of each part alone, summed over the days):")
     for name, size in sorted(parts_total.items(), key=lambda item: -item[1]):
         print(f"  {name:<22} {size:>9,} B  {size / days:>8,.0f} B/day")
+    full_ms = sorted(1000 * full for full, _ in timings)[len(timings) // 2]
+    feed_ms = sorted(1000 * feed for _, feed in timings)[len(timings) // 2]
+    print(
+        f"Server time, uncached (first request after each publish), median of the days: "
+        f"every page of the list {full_ms:.0f} ms, the feed {feed_ms:.0f} ms."
+    )
     print(
         f"The delta client's list equalled the full list after every day ({days} checks). "
         f"Target: feed <= {100 * TARGET:.0f}% of the full refetch with compression: "
