@@ -58,10 +58,13 @@ downloads become 1500 and 1300; ordered again, key 7 is first and key 9
 second, which is their new rank (no correction); rank_change_24h (2-1 = 1 and
 1-2 = -1) and delta_24h.downloads (500 and 100) follow from old and new.
 
-Fields the feed maintains: every field of a v4 row. Catalog fields change
-with a model's revision (`updated`); curators' relabelling (tag rules and
-overrides, provider aliases edited in the admin) is not sent model by model:
-a client that needs it to the letter refetches the full list after it.
+Fields the feed maintains: every field of a v4 row. The figures are exact
+whatever happened. Catalog fields are sent when a model's revision moves
+(`updated`); catalog changes that come without one are not: curators'
+relabelling (tag rules and overrides, provider aliases edited in the admin),
+and card details (license, parameter count) that a refresh short of call
+budget fetched a run after the revision. A client that needs those to the
+letter refetches the full list now and then.
 """
 
 from __future__ import annotations

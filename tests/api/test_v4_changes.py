@@ -430,3 +430,61 @@ def test_the_figures_compared_are_the_ones_the_list_shows(client, two_days):
     figures = snapshot_figures(snapshot=today)
     assert figures.rows == shown
     assert figures.observations == 4  # the private model counted, not shown
+
+
+def example_row(key_: int, hub_id: str, *, downloads: int, likes: int, rank: int) -> dict:
+    return {
+        "id": hub_id,
+        "key": key_,
+        "downloads": downloads,
+        "downloads_all_time": None,
+        "likes": likes,
+        "trending_score": 1.0,
+        "last_modified": None,
+        "rank": rank,
+        "rank_change_24h": None,
+        "delta_24h": {"downloads": None, "likes": None, "new": None},
+        "delta_7d": {"downloads": None, "likes": None, "new": None},
+        "snapshot": {"id": 34, "taken_at": "2026-03-01T12:00:00Z"},
+    }
+
+
+def test_the_worked_example_of_the_format_holds():
+    from api.v4.changes_codec import FIGURES, changes_encode, field_value
+
+    held = {
+        7: example_row(7, "acme/seven", downloads=1000, likes=10, rank=2),
+        9: example_row(9, "acme/nine", downloads=1200, likes=10, rank=1),
+    }
+    then = {
+        7: example_row(7, "acme/seven", downloads=1500, likes=10, rank=1),
+        9: example_row(9, "acme/nine", downloads=1300, likes=10, rank=2),
+    }
+    then[7].update(rank_change_24h=1, delta_24h={"downloads": 500, "likes": 0, "new": False})
+    then[9].update(rank_change_24h=-1, delta_24h={"downloads": 100, "likes": 0, "new": False})
+
+    def figures(rows):
+        return {
+            k: tuple(field_value(r, n) if "." in n else r[n] for n in FIGURES)
+            for k, r in rows.items()
+        }
+
+    removed, added, updated, changed = changes_encode(
+        old=figures(held), new=figures(then), derive_24h=True
+    )
+    assert (removed, added, updated) == ([], [], [])
+    assert changed == {"downloads": [[7, 2], [500, 100]]}
+    snapshot = {"id": 35, "taken_at": "2026-03-02T12:00:00Z"}
+    feed = {
+        "since": {"id": 34},
+        "snapshot": snapshot,
+        "baseline_24h": 34,
+        "count": 2,
+        "removed": [],
+        "added": [],
+        "updated": [],
+        "changed": changed,
+    }
+    applied = changes_apply(held, feed)
+    assert applied == {k: {**row, "snapshot": snapshot} for k, row in then.items()}
+    assert held[7]["downloads"] == 1000  # the state given is left as it was
