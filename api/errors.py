@@ -25,12 +25,14 @@ class ApiError(exceptions.APIException):
         message: str,
         status_code: int = status.HTTP_400_BAD_REQUEST,
         fields: dict[str, list[str]] | None = None,
+        extra: dict | None = None,
     ):
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
         self.message = message
         self.fields = fields or {}
+        self.extra = extra or {}  # more members of the error object, e.g. "latest_snapshot"
 
 
 def invalid_parameter(name: str, problem: str) -> ApiError:
@@ -41,16 +43,22 @@ def invalid_parameter(name: str, problem: str) -> ApiError:
     )
 
 
-def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+def error_body(
+    code: str, message: str, fields: dict | None = None, extra: dict | None = None
+) -> dict:
     body: dict = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
+    if extra:
+        body.update(extra)
     return {"error": body}
 
 
 def exception_handler(exc, context):
     if isinstance(exc, ApiError):
-        return Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+        return Response(
+            error_body(exc.error_code, exc.message, exc.fields, exc.extra), status=exc.status_code
+        )
     if isinstance(exc, Http404):
         return Response(error_body("not_found", str(exc) or "Not found."), status=404)
     response = drf_exception_handler(exc, context)

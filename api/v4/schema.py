@@ -83,6 +83,9 @@ class ModelRow(serializers.Serializer):
     """One model in one snapshot."""
 
     id = serializers.CharField(help_text="The Hub id, `org/name` (or a legacy `name`).")
+    key = serializers.IntegerField(
+        help_text="A stable number for the model: the delta feed names models by it."
+    )
     author = serializers.CharField(allow_null=True)
     provider = serializers.CharField(allow_null=True)
     pipeline_tag = serializers.CharField(allow_null=True)
@@ -154,6 +157,7 @@ ERROR_DESCRIPTIONS = {
     403: "The caller's plan does not allow it (`plan_required`).",
     404: "Not found.",
     405: "Method not allowed.",
+    410: "Gone: the data asked about was pruned or never completed (`resync_required`).",
     429: "Rate limited: retry after `Retry-After` seconds.",
     503: "No complete snapshot yet (`no_snapshot`).",
 }

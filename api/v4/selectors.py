@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
+from api.shared import iso_time
 from snapshots import selectors as snapshot_selectors
 from snapshots.models import Observation, Snapshot
 
@@ -46,3 +49,91 @@ def refresh_runs_since(*, since) -> list[Snapshot]:
         .order_by("taken_at", "id")
         .only("taken_at", "status", "calls_used", "call_budget", "quota_remaining", "quota_limit")
     )
+
+
+# --- The delta feed (/api/v4/changes) ---------------------------------------------
+
+_FIGURES = (
+    "model_id",
+    "model__hub_id",
+    "model__private",
+    "rank",
+    "downloads",
+    "downloads_all_time",
+    "likes",
+    "trending_score",
+    "last_modified",
+    "rank_change_24h",
+    "delta_downloads_24h",
+    "delta_likes_24h",
+    "is_new_24h",
+    "delta_downloads_7d",
+    "delta_likes_7d",
+    "is_new_7d",
+)
+
+
+@dataclass(frozen=True)
+class SnapshotFigures:
+    """A snapshot's public figures as the delta feed compares them, keyed by model key."""
+
+    rows: dict[int, tuple]  # changes_codec.FIGURES
+    observations: int  # private ones included: fewer than models_seen means pruned
+
+
+def snapshot_figures(*, snapshot: Snapshot) -> SnapshotFigures:
+    """Every public model's figures in `snapshot`, as changes_codec.FIGURES tuples: one query.
+
+    The values are those /api/v4/models shows: times as its strings, the
+    "new" flags null when the window has no baseline.
+    """
+    has_24h = snapshot.baseline_24h_id is not None
+    has_7d = snapshot.baseline_7d_id is not None
+    rows: dict[int, dict] = {}
+    observations = 0
+    figures = Observation.objects.filter(snapshot=snapshot).order_by().values_list(*_FIGURES)
+    for (
+        key,
+        hub_id,
+        private,
+        rank,
+        downloads,
+        downloads_all_time,
+        likes,
+        trending_score,
+        last_modified,
+        rank_change_24h,
+        delta_downloads_24h,
+        delta_likes_24h,
+        is_new_24h,
+        delta_downloads_7d,
+        delta_likes_7d,
+        is_new_7d,
+    ) in figures.iterator(chunk_size=10_000):
+        observations += 1
+        if private:
+            continue
+        # In changes_codec.FIGURES order.
+        rows[key] = (
+            key,
+            hub_id,
+            downloads,
+            downloads_all_time,
+            likes,
+            trending_score,
+            iso_time(last_modified),
+            delta_downloads_7d,
+            delta_likes_7d,
+            is_new_7d if has_7d else None,
+            rank,
+            rank_change_24h,
+            delta_downloads_24h,
+            delta_likes_24h,
+            is_new_24h if has_24h else None,
+        )
+    return SnapshotFigures(rows=rows, observations=observations)
+
+
+def complete_snapshot(*, pk: int) -> Snapshot | None:
+    """The complete snapshot with this id, or None (unknown, running, partial, failed)."""
+    return Snapshot.objects.visible().filter(pk=pk).first()

@@ -34,6 +34,7 @@ def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) 
     model: HubModel = observation.model
     return {
         "id": model.hub_id,
+        "key": model.pk,  # stable: what the delta feed (/api/v4/changes) names models by
         "author": model.author or None,
         "provider": model.provider_name or None,
         "pipeline_tag": model.pipeline_tag or None,

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from api import health
 
-from . import schema, views
+from . import changes, schema, views
 
 app_name = "v4"
 
@@ -16,5 +16,6 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("schema/", schema.schema_view, name="schema"),
     path("docs/", schema.docs_view, name="docs"),
+    path("changes", changes.changes, name="changes"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 
 MODEL_KEYS = [
     "id",
+    "key",
     "author",
     "provider",
     "pipeline_tag",
@@ -129,6 +130,7 @@ def test_it_gives_every_model_in_the_v4_shape(client, history):
     assert list(llama) == MODEL_KEYS
     assert llama == {
         "id": "meta-llama/Llama-3.1-8B",
+        "key": HubModel.objects.get(hub_id="meta-llama/Llama-3.1-8B").pk,
         "author": "meta-llama",
         "provider": "Meta",
         "pipeline_tag": "text-generation",
