@@ -45,8 +45,23 @@ STATS_KEYS = {"lookups": "cache-stats:lookups", "miss": "cache-stats:misses"}
 # entries at once on every publish; this bounds how long an entry could
 # outlive a publish whose hook never ran (the cache was down at that moment).
 VERSION_RECHECK_SECONDS = 30
-# Headers a stored response must not replay: they belong to one request.
-_UNSTORED_HEADERS = {"content-length", "set-cookie", "x-cache"}
+# Headers a stored response must not replay: they belong to one request (the
+# API gate's plan and rate-limit headers to one caller).
+_UNSTORED_HEADERS = {
+    "content-length",
+    "set-cookie",
+    "x-cache",
+    "x-plan",
+    "ratelimit",
+    "ratelimit-policy",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "retry-after",
+}
+# The caller's plan, put in the environ by the API gate: responses may differ
+# by plan (page-size caps …), so it is part of every cached response's key.
+PLAN_ENVIRON_KEY = "modelboard.plan"
 # What a cache that is down raises.
 CACHE_ERRORS = (OSError, RedisError)
 
@@ -175,8 +190,8 @@ def response_cache_enabled() -> bool:
     return settings.RESPONSE_CACHE_ENABLED
 
 
-def request_parts(meta: Mapping) -> tuple[str, str, str, str]:
-    """What a cached response is keyed on: scheme, host, path and query string.
+def request_parts(meta: Mapping) -> tuple[str, ...]:
+    """What a cached response is keyed on: scheme, host, path, query string and plan.
 
     Read from the WSGI environ (a request's META), the same way before Django
     has seen the request (ResponseCacheApp) and inside a view (cached_get).
@@ -189,7 +204,7 @@ def request_parts(meta: Mapping) -> tuple[str, str, str, str]:
         scheme = "https"
     host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
     path = meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "")
-    return scheme, host, path, meta.get("QUERY_STRING", "")
+    return scheme, host, path, meta.get("QUERY_STRING", ""), meta.get(PLAN_ENVIRON_KEY, "")
 
 
 def _lookup(namespace: str, parts: tuple) -> tuple[int, str, object, object]:
@@ -317,6 +332,11 @@ def _store(key: str, entry: tuple, timeout: int | None) -> None:
 # Path prefixes served by cached views, and their cache namespace. Apps
 # register theirs when ready (api.apps), before the first request.
 FAST_PATH_ROUTES: dict[str, str] = {}
+# What runs before any answer under FAST_PATH_ROUTES (api.gate registers it):
+# called with the environ, it returns None to leave the request to Django, or
+# (headers for the answer, refusal) where a refusal is (status, headers, body)
+# to answer instead. It may set PLAN_ENVIRON_KEY, which the cache key includes.
+FAST_PATH_GATE: Callable[[dict], tuple | None] | None = None
 
 
 class ResponseCacheApp:
@@ -347,14 +367,25 @@ class ResponseCacheApp:
         namespace = self._route(environ)
         if namespace is None:
             return self.app(environ, start_response)
-        parts = request_parts(environ)
-        try:
-            served = self._serve(namespace, parts, start_response)
-        except Exception:  # whatever went wrong, Django can still answer
-            logger.warning("response cache lookup failed", exc_info=True)
-            return self.app(environ, start_response)
-        if served is not None:
-            return served
+        decided = self._gate(environ)
+        if decided is not None:
+            gated, refusal = decided
+            if refusal is not None:
+                status, headers, body = refusal
+                start_response(
+                    f"{status} {HTTPStatus(status).phrase}",
+                    [*headers, ("Content-Length", str(len(body)))],
+                )
+                return [body]
+            try:
+                served = self._serve(namespace, request_parts(environ), start_response, gated)
+            except Exception:  # whatever went wrong, Django can still answer
+                logger.warning("response cache lookup failed", exc_info=True)
+                return self.app(environ, start_response)
+            if served is not None:
+                return served
+        # A miss, or a caller only Django's side of the gate can identify:
+        # Django answers, and what it answers is stored here.
         environ[_WRAPPED] = True
         captured: dict = {}
 
@@ -367,6 +398,7 @@ class ResponseCacheApp:
             )
 
         result = self.app(environ, capture)
+        parts = request_parts(environ)  # the gate has named the plan by now
         fill, store = environ.get(_FILL), environ.get(_STORE)
         if fill is not None:
             _, generation, current, entry = fill
@@ -385,6 +417,16 @@ class ResponseCacheApp:
         _store(key, entry, timeout)
         self._keep((namespace, parts), generation, entry)
         return [body]
+
+    def _gate(self, environ: dict) -> tuple | None:
+        """FAST_PATH_GATE's decision: (headers, refusal), or None for Django to take."""
+        if FAST_PATH_GATE is None:
+            return [], None
+        try:
+            return FAST_PATH_GATE(environ)
+        except Exception:  # Django's middleware runs the gate again, and answers
+            logger.warning("API gate failed in front of Django", exc_info=True)
+            return None
 
     def _route(self, environ: dict) -> str | None:
         if environ.get("REQUEST_METHOD") != "GET" or not response_cache_enabled():
@@ -419,7 +461,7 @@ class ResponseCacheApp:
         self._states[namespace] = (generation, current, now)
         return generation, current
 
-    def _serve(self, namespace: str, parts: tuple, start_response: Callable):
+    def _serve(self, namespace: str, parts: tuple, start_response: Callable, gated: list):
         known = self._current(namespace)
         if known is None:
             return None
@@ -438,7 +480,7 @@ class ResponseCacheApp:
         _, status, headers, body = entry
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
-            [*headers, ("Content-Length", str(len(body))), ("X-Cache", "HIT")],
+            [*headers, *gated, ("Content-Length", str(len(body))), ("X-Cache", "HIT")],
         )
         return [body]
 
