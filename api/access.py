@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from rest_framework import status
 
-from registry.models import Plan
+from registry.models import ANONYMOUS_PLAN_SLUG, Plan
 
 from .errors import ApiError
 
 CALLER_ENVIRON_KEY = "modelboard.caller"
-ANONYMOUS_PLAN = "free"
+ANONYMOUS_PLAN = ANONYMOUS_PLAN_SLUG
 
 
 @dataclass(frozen=True)

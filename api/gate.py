@@ -63,6 +63,7 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 _MEMO_MAX = 10_000
+_clock = time.time  # wall-clock seconds, for the windows (tests pin it)
 _WARN_EVERY_SECONDS = 10.0
 
 
@@ -116,8 +117,8 @@ class _InvalidKey(Exception):
 # --- Memo of keys and plans ----------------------------------------------------------
 
 _lock = threading.Lock()
-_keys: dict[str, tuple[Caller | None, float]] = {}  # key digest -> (caller or invalid, until)
-_plans: dict[str, tuple[Plan, float]] = {}  # slug -> (plan, until)
+_keys: dict[str, tuple[Caller | None, float]] = {}  # key digest -> (caller or invalid, read at)
+_plans: dict[str, tuple[Plan, float]] = {}  # slug -> (plan, read at)
 _last_warning = 0.0
 
 
@@ -135,12 +136,12 @@ def _memo_seconds() -> float:
 def _plan(slug: str, *, database: bool) -> Plan | None:
     now = time.monotonic()
     held = _plans.get(slug)
-    if held is not None and held[1] > now:
+    if held is not None and now - held[1] < _memo_seconds():
         return held[0]
     if not database:
         return None
     plan = Plan.objects.get(slug=slug)
-    _plans[slug] = (plan, now + _memo_seconds())
+    _plans[slug] = (plan, now)
     return plan
 
 
@@ -164,7 +165,7 @@ def _key_caller(plaintext: str, *, database: bool) -> Caller | None:
     digest = key_digest(plaintext)
     now = time.monotonic()
     held = _keys.get(digest)
-    if held is not None and held[1] > now:
+    if held is not None and now - held[1] < _memo_seconds():
         if held[0] is None:
             raise _InvalidKey
         return held[0]
@@ -174,7 +175,7 @@ def _key_caller(plaintext: str, *, database: bool) -> Caller | None:
     with _lock:
         if len(_keys) >= _MEMO_MAX:
             _keys.clear()  # a flood of made-up keys must not grow the memo without bound
-        _keys[digest] = (caller, now + _memo_seconds())
+        _keys[digest] = (caller, now)
     if caller is None:
         raise _InvalidKey
     return caller
@@ -253,7 +254,7 @@ def _count(key: str, ttl: int) -> int:
 def rate_window(caller: Caller, *, now: float | None = None) -> Window | None:
     """Count this request against the caller's window; None when the counter is unreachable."""
     global _last_warning
-    now = time.time() if now is None else now
+    now = _clock() if now is None else now
     seconds = settings.RATE_LIMIT_WINDOW_SECONDS
     limit = max(round(caller.plan.rate_limit_per_minute * seconds / 60), 1)
     started = int(now // seconds) * seconds
@@ -323,7 +324,7 @@ def admit(environ: dict, *, database: bool = True) -> Admission | None:
         caller = Caller(plan=plan, ident=f"ip:{client_address(environ)}")
     headers = [("X-Plan", caller.plan.slug)]
     if _counted(environ):
-        now = time.time()
+        now = _clock()
         window = rate_window(caller, now=now)
         if window is not None:
             headers += rate_limit_headers(window, now=now)

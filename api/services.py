@@ -7,6 +7,7 @@ import string
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from registry.models import Organization
@@ -45,14 +46,19 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey) -> bool:
-    """Revoke `key` now; False when it already was.
+def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
+    """Revoke every key of `keys` not revoked yet, in one UPDATE; returns how many.
 
-    Other processes notice within API_KEY_CACHE_SECONDS (the gate's memo of keys).
+    This process forgets its memo of keys once the change commits; other
+    processes notice within API_KEY_CACHE_SECONDS.
     """
-    revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
-    key.refresh_from_db(fields=["revoked_at"])
+    revoked = keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
     transaction.on_commit(gate.forget)
+    return revoked
+
+
+def api_key_revoke(*, key: ApiKey) -> bool:
+    """Revoke `key` now; False when it already was."""
+    revoked = api_keys_revoke(keys=ApiKey.objects.filter(pk=key.pk))
+    key.refresh_from_db(fields=["revoked_at"])
     return bool(revoked)

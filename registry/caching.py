@@ -350,6 +350,9 @@ class ResponseCacheApp:
     in the shared cache; anything else goes to Django, where the cached view
     decides, and the wrapper stores what it answered, with the final headers.
 
+    FAST_PATH_GATE (the API gate) runs first: it may refuse the request, it
+    names the caller's plan, part of the key, and its headers go on the hit.
+
     Requests it answers skip Django's middleware, django-prometheus's request
     metrics included; they are counted in modelboard_cache_lookups_total and
     in the shared hit statistics (which it updates at each re-validation).
