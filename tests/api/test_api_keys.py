@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from api import gate
@@ -226,3 +226,11 @@ def test_the_free_plan_is_edited_but_not_renamed_or_deleted(admin_client):
     assert saved.status_code == 302
     assert Plan.objects.get(pk=free.pk).rate_limit_per_minute == 30
     assert admin_client.get(URL)["X-RateLimit-Limit"] == "30"  # applied at once
+
+
+def test_curators_do_not_handle_api_keys(client, org):
+    cora = User.objects.create_user("cora", password="x", is_staff=True)
+    cora.groups.add(Group.objects.get(name="curator"))
+    client.force_login(cora)
+    assert client.get("/admin/api/apikey/").status_code == 403
+    assert client.get("/admin/api/apikey/add/").status_code == 403

@@ -340,3 +340,23 @@ def test_the_fast_path_keeps_plans_apart_and_learns_keys_from_django(front, boar
     assert len(front.django_calls) == 2
     status, headers, body = front(URL, **bearer("mb_nothere1_" + "x" * 43))
     assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
+
+
+@redis_only
+def test_a_hit_in_front_of_django_costs_one_redis_command(front, board, settings, monkeypatch):
+    import redis
+
+    settings.RESPONSE_CACHE_LOCAL_SECONDS = 60  # as served: the copy re-validated every so often
+    front(URL)
+    front(URL)  # the copy is held now
+    commands = []
+    execute = redis.Redis.execute_command
+
+    def counted(self, *args, **options):
+        commands.append(args[0])
+        return execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+    status, headers, _ = front(URL)
+    assert headers["X-Cache"] == "HIT" and headers["X-RateLimit-Remaining"] == "57"
+    assert commands == ["EVALSHA"]  # the count; nothing else
