@@ -1,9 +1,13 @@
 """Who is calling the API, on which plan, and what that plan allows.
 
-The gate (API keys, rate limits) identifies the caller once per request and
-leaves a `Caller` in the WSGI environ under CALLER_ENVIRON_KEY; views, the
-export and the filters read it with `caller_for(request)` and refuse what the
-plan does not allow with `plan_required(...)`.
+The gate (api/gate.py: API keys, rate limits) identifies the caller once per
+request and leaves a `Caller` in the WSGI environ under CALLER_ENVIRON_KEY;
+views, the export and the filters read it with `caller_for(request)` and
+refuse what the plan does not allow with `plan_required(...)` (or
+`page_size_allowed(...)` for a page-size cap).
+
+The plan a caller holds is a memoised row shared between requests: read it,
+never change it.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from dataclasses import dataclass
 
 from rest_framework import status
 
-from registry.models import Plan
+from registry.models import ANONYMOUS_PLAN_SLUG, Plan
 
 from .errors import ApiError
 
 CALLER_ENVIRON_KEY = "modelboard.caller"
-ANONYMOUS_PLAN = "free"
+ANONYMOUS_PLAN = ANONYMOUS_PLAN_SLUG
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,9 @@ class Caller:
 
 def anonymous_caller(address: str) -> Caller:
     """An anonymous caller from `address`, on the free plan."""
-    return Caller(plan=Plan.objects.get(slug=ANONYMOUS_PLAN), ident=f"ip:{address}")
+    from .gate import anonymous_plan  # the gate builds on this module
+
+    return Caller(plan=anonymous_plan(), ident=f"ip:{address}")
 
 
 def caller_for(request) -> Caller:
@@ -71,4 +77,13 @@ def plan_required(caller: Caller, *, feature: str, test) -> None:
         code="plan_required",
         message=f"{feature} needs {wanted} (you are on {caller.plan.slug}).",
         status_code=status.HTTP_403_FORBIDDEN,
+    )
+
+
+def page_size_allowed(caller: Caller, *, limit: int, what: str = "results") -> None:
+    """Refuse with 403 a page larger than the caller's plan allows (Plan.max_page_size)."""
+    plan_required(
+        caller,
+        feature=f"A page of {limit} {what}",
+        test=lambda plan: plan.max_page_size >= limit,
     )

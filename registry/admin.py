@@ -1,10 +1,11 @@
 """Curator screens for the catalog."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count
 
-from .models import HubModel, Organization, Plan, Provider, ProviderAlias
+from .models import ANONYMOUS_PLAN_SLUG, HubModel, Organization, Plan, Provider, ProviderAlias
 from .services import provider_assign_models
 
 
@@ -21,8 +22,39 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class PlanForm(forms.ModelForm):
+    class Meta:
+        model = Plan
+        fields = [
+            "slug",
+            "name",
+            "rate_limit_per_minute",
+            "max_page_size",
+            "filter_depth",
+            "premium_filters",
+            "export_rows",
+            "webhook_endpoints",
+            "webhook_concurrency",
+            "priority_delivery",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        for name in ("rate_limit_per_minute", "max_page_size"):
+            if data.get(name) == 0:
+                self.add_error(name, "Must be at least 1: a plan that allows nothing is no plan.")
+        if data.get("webhook_endpoints") and data.get("webhook_concurrency") == 0:
+            self.add_error(
+                "webhook_concurrency", "Must be at least 1 when the plan allows webhook endpoints."
+            )
+        return data
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
+    """The figures are the curators' to change; the API applies them within seconds."""
+
+    form = PlanForm
     list_display = (
         "name",
         "slug",
@@ -36,6 +68,22 @@ class PlanAdmin(admin.ModelAdmin):
         "priority_delivery",
     )
     prepopulated_fields = {"slug": ("name",)}
+
+    def get_readonly_fields(self, request, obj=None):
+        # Code names the anonymous plan by its slug.
+        return ("slug",) if obj is not None and obj.slug == ANONYMOUS_PLAN_SLUG else ()
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return (
+            {}
+            if obj is not None and obj.slug == ANONYMOUS_PLAN_SLUG
+            else super().get_prepopulated_fields(request, obj)
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.slug == ANONYMOUS_PLAN_SLUG:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Organization)

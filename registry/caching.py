@@ -49,8 +49,23 @@ STATS_KEYS = {"lookups": "cache-stats:lookups", "miss": "cache-stats:misses"}
 # entries at once on every publish; this bounds how long an entry could
 # outlive a publish whose hook never ran (the cache was down at that moment).
 VERSION_RECHECK_SECONDS = 30
-# Headers a stored response must not replay: they belong to one request.
-_UNSTORED_HEADERS = {"content-length", "set-cookie", "x-cache"}
+# Headers a stored response must not replay: they belong to one request (the
+# API gate's plan and rate-limit headers to one caller).
+_UNSTORED_HEADERS = {
+    "content-length",
+    "set-cookie",
+    "x-cache",
+    "x-plan",
+    "ratelimit",
+    "ratelimit-policy",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "retry-after",
+}
+# The caller's plan, put in the environ by the API gate: responses may differ
+# by plan (page-size caps …), so it is part of every cached response's key.
+PLAN_ENVIRON_KEY = "modelboard.plan"
 # What a cache that is down raises.
 CACHE_ERRORS = (OSError, RedisError)
 
@@ -180,8 +195,8 @@ def response_cache_enabled() -> bool:
 
 
 def request_parts(meta: Mapping) -> tuple[str, ...]:
-    """What a cached response is keyed on: scheme, host, path and query string,
-    and which representation of it the request gets (`representation`).
+    """What a cached response is keyed on: scheme, host, path, query string, the
+    caller's plan, and which representation of it the request gets (`representation`).
 
     Read from the WSGI environ (a request's META), the same way before Django
     has seen the request (ResponseCacheApp) and inside a view (cached_get).
@@ -194,7 +209,14 @@ def request_parts(meta: Mapping) -> tuple[str, ...]:
         scheme = "https"
     host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
     path = meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "")
-    return scheme, host, path, meta.get("QUERY_STRING", ""), *representation(meta)
+    return (
+        scheme,
+        host,
+        path,
+        meta.get("QUERY_STRING", ""),
+        meta.get(PLAN_ENVIRON_KEY, ""),
+        *representation(meta),
+    )
 
 
 def representation(meta: Mapping) -> tuple[str, str]:
@@ -334,6 +356,11 @@ def _store(key: str, entry: tuple, timeout: int | None) -> None:
 # Path prefixes served by cached views, and their cache namespace. Apps
 # register theirs when ready (api.apps), before the first request.
 FAST_PATH_ROUTES: dict[str, str] = {}
+# What runs before any answer under FAST_PATH_ROUTES (api.gate registers it):
+# called with the environ, it returns None to leave the request to Django, or
+# (headers for the answer, refusal) where a refusal is (status, headers, body)
+# to answer instead. It may set PLAN_ENVIRON_KEY, which the cache key includes.
+FAST_PATH_GATE: Callable[[dict], tuple | None] | None = None
 
 
 class ResponseCacheApp:
@@ -346,6 +373,9 @@ class ResponseCacheApp:
     hit costs no round trip at all. An entry not held locally is looked for
     in the shared cache; anything else goes to Django, where the cached view
     decides, and the wrapper stores what it answered, with the final headers.
+
+    FAST_PATH_GATE (the API gate) runs first: it may refuse the request, it
+    names the caller's plan, part of the key, and its headers go on the hit.
 
     Requests it answers skip Django's middleware, django-prometheus's request
     metrics included; they are counted in modelboard_cache_lookups_total and
@@ -364,16 +394,31 @@ class ResponseCacheApp:
         namespace = self._route(environ)
         if namespace is None:
             return self.app(environ, start_response)
-        parts = request_parts(environ)
-        try:
-            served = self._serve(
-                namespace, parts, start_response, environ.get("HTTP_IF_NONE_MATCH")
-            )
-        except Exception:  # whatever went wrong, Django can still answer
-            logger.warning("response cache lookup failed", exc_info=True)
-            return self.app(environ, start_response)
-        if served is not None:
-            return served
+        decided = self._gate(environ)
+        if decided is not None:
+            gated, refusal = decided
+            if refusal is not None:
+                status, headers, body = refusal
+                start_response(
+                    f"{status} {HTTPStatus(status).phrase}",
+                    [*headers, ("Content-Length", str(len(body)))],
+                )
+                return [body]
+            try:
+                served = self._serve(
+                    namespace,
+                    request_parts(environ),
+                    start_response,
+                    gated,
+                    environ.get("HTTP_IF_NONE_MATCH"),
+                )
+            except Exception:  # whatever went wrong, Django can still answer
+                logger.warning("response cache lookup failed", exc_info=True)
+                return self.app(environ, start_response)
+            if served is not None:
+                return served
+        # A miss, or a caller only Django's side of the gate can identify:
+        # Django answers, and what it answers is stored here.
         environ[_WRAPPED] = True
         captured: dict = {}
 
@@ -386,6 +431,7 @@ class ResponseCacheApp:
             )
 
         result = self.app(environ, capture)
+        parts = request_parts(environ)  # the gate has named the plan by now
         fill, store = environ.get(_FILL), environ.get(_STORE)
         if fill is not None:
             _, generation, current, entry = fill
@@ -404,6 +450,16 @@ class ResponseCacheApp:
         _store(key, entry, timeout)
         self._keep((namespace, parts), generation, entry)
         return [body]
+
+    def _gate(self, environ: dict) -> tuple | None:
+        """FAST_PATH_GATE's decision: (headers, refusal), or None for Django to take."""
+        if FAST_PATH_GATE is None:
+            return [], None
+        try:
+            return FAST_PATH_GATE(environ)
+        except Exception:  # Django's middleware runs the gate again, and answers
+            logger.warning("API gate failed in front of Django", exc_info=True)
+            return None
 
     def _route(self, environ: dict) -> str | None:
         if environ.get("REQUEST_METHOD") != "GET" or not response_cache_enabled():
@@ -438,7 +494,14 @@ class ResponseCacheApp:
         self._states[namespace] = (generation, current, now)
         return generation, current
 
-    def _serve(self, namespace: str, parts: tuple, start_response: Callable, condition: str | None):
+    def _serve(
+        self,
+        namespace: str,
+        parts: tuple,
+        start_response: Callable,
+        gated: list,
+        condition: str | None,
+    ):
         known = self._current(namespace)
         if known is None:
             return None
@@ -458,11 +521,11 @@ class ResponseCacheApp:
         etag = next((value for name, value in headers if name.lower() == "etag"), None)
         if if_none_match(condition, etag):
             kept = [(name, v) for name, v in headers if name.lower() in NOT_MODIFIED_HEADERS]
-            start_response("304 Not Modified", [*kept, ("X-Cache", "HIT")])
+            start_response("304 Not Modified", [*kept, *gated, ("X-Cache", "HIT")])
             return [b""]
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
-            [*headers, ("Content-Length", str(len(body))), ("X-Cache", "HIT")],
+            [*headers, *gated, ("Content-Length", str(len(body))), ("X-Cache", "HIT")],
         )
         return [body]
 

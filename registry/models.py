@@ -7,6 +7,9 @@ from django.db.models.functions import Lower
 
 from .dimensions import LicenseClass, ParamClass
 
+# Anonymous API callers are on this plan: it can be edited, not renamed or deleted.
+ANONYMOUS_PLAN_SLUG = "free"
+
 
 class Plan(models.Model):
     """What a caller may do: limits for the API, exports and webhooks.

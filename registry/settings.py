@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "api.middleware.ApiGateMiddleware",  # /api/ only: keys, plans, rate limits
     # Outside in: 304s and strong ETags on the bytes as sent, compression,
     # then Cache-Control and Vary (registry.cache_policy), so each sees what
     # the next one decided. Static files are WhiteNoise's (precompressed).
@@ -160,6 +161,19 @@ DAILY_HISTORY_DAYS = env.int("DAILY_HISTORY_DAYS", default=365)
 RESPONSE_CACHE_ENABLED = env.bool("RESPONSE_CACHE_ENABLED", default=True)
 RESPONSE_CACHE_LOCAL_SECONDS = env.float("RESPONSE_CACHE_LOCAL_SECONDS", default=1.0)
 RESPONSE_CACHE_LOCAL_BYTES = env.int("RESPONSE_CACHE_LOCAL_BYTES", default=32 * 1024 * 1024)
+
+# The API gate (api/gate.py): a fixed window per caller, counted in Redis;
+# the plan's rate_limit_per_minute is scaled to the window. Anonymous callers
+# are counted by address: behind proxies that append to X-Forwarded-For, say
+# how many (1 behind deploy/nginx.conf), else everyone is the proxy.
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMIT_WINDOW_SECONDS = env.int("RATE_LIMIT_WINDOW_SECONDS", default=60)
+RATE_LIMIT_TRUSTED_PROXIES = env.int("RATE_LIMIT_TRUSTED_PROXIES", default=0)
+# Counted never (operators' probes poll them), though X-Plan is still sent.
+RATE_LIMIT_EXEMPT_PATHS = env.list("RATE_LIMIT_EXEMPT_PATHS", default=["/api/v4/health"])
+# How long a process trusts its memo of an API key or a plan (revocations
+# and plan edits show in other processes within this time).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 
 # /api/v4/health: a snapshot older than twice the schedule plus this grace is
 # degraded; a queue longer than this is a warning.

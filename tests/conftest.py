@@ -30,6 +30,31 @@ def _clean_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _api_gate_memo(request, settings):
+    """The API gate's memo of keys and plans: emptied, then the free plan read ahead.
+
+    A running site reads the free plan once per process every few seconds;
+    reading it here keeps that query out of the query counts tests pin.
+    """
+    from api import gate
+
+    gate.forget()
+    settings.API_KEY_CACHE_SECONDS = 3600  # nothing re-read in the middle of a test
+    db_fixtures = {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+    }
+    if request.node.get_closest_marker("django_db") or db_fixtures & set(request.fixturenames):
+        request.getfixturevalue("django_db_setup")
+        with request.getfixturevalue("django_db_blocker").unblock():
+            gate.anonymous_plan()
+    yield
+    gate.forget()
+
+
 @pytest.fixture
 def hub_trending() -> Path:
     """The real archived Hub snapshots; tests using it skip if the folder is absent."""

@@ -64,3 +64,14 @@ def published_snapshot(
 
 def days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+def api_key(plan: str = "free", name: str = "key") -> str:
+    """A new API key (its plaintext) for an organization on `plan`."""
+    from api.services import api_key_create
+    from registry.models import Organization, Plan
+
+    org, _ = Organization.objects.get_or_create(
+        slug=f"org-{plan}", defaults={"name": f"Org {plan}", "plan": Plan.objects.get(slug=plan)}
+    )
+    return api_key_create(organization=org, name=name)[1]

@@ -154,6 +154,7 @@ NOT_MODIFIED = {
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid or unknown parameter.",
+    401: "The API key given is unknown, revoked or expired (`invalid_api_key`).",
     403: "The caller's plan does not allow it (`plan_required`).",
     404: "Not found.",
     405: "Method not allowed.",
@@ -164,10 +165,10 @@ ERROR_DESCRIPTIONS = {
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The Error component for each status, and 429 (rate limits apply to every call)."""
+    """The Error component for each status, and the gate's 401 and 429 (every call passes it)."""
     return {
         status: OpenApiResponse(response=Error, description=ERROR_DESCRIPTIONS[status])
-        for status in sorted({*statuses, 429})
+        for status in sorted({*statuses, 401, 429})
     }
 
 

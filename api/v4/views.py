@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from api.access import caller_for, page_size_allowed
 from api.errors import ApiError
 from api.shared import latest_snapshot_or_503
 from registry.caching import cached_get
@@ -77,7 +78,7 @@ def _links(request: Request, *, count: int, limit: int, offset: int) -> dict:
     responses={
         200: page_of("ModelPage", ModelRow(), snapshot=SnapshotRef()),
         **NOT_MODIFIED,
-        **errors(400, 503),
+        **errors(400, 403, 503),
     },
     tags=["models"],
 )
@@ -242,7 +243,7 @@ class SnapshotRun(fields.Serializer):
     responses={
         200: page_of("SnapshotPage", SnapshotRun(), status=fields.ChoiceField(STATUS_CHOICES)),
         **NOT_MODIFIED,
-        **errors(400),
+        **errors(400, 403),
     },
     tags=["snapshots"],
 )
@@ -252,6 +253,7 @@ def snapshots(request: Request) -> Response:
     reject_unknown(request, ("status", "limit", "offset"))
     status = choice_param(request, "status", choices=STATUS_CHOICES, default="complete")
     limit, offset = _paging(request)
+    page_size_allowed(caller_for(request), limit=limit, what="snapshots")
     rows = selectors.snapshot_list(status=None if status == "all" else status)
     count = rows.count()
     page = list(rows[offset : offset + limit])

@@ -21,7 +21,7 @@ from django.test import RequestFactory
 from registry import caching
 from registry.cache_policy import API_PRIVATE, API_PUBLIC, PAGE_PUBLIC, if_none_match
 from registry.compression import CompressionMiddleware, negotiate_encoding
-from tests.factories import T0, days, hub_record, hub_records, published_snapshot
+from tests.factories import T0, api_key, days, hub_record, hub_records, published_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -162,10 +162,11 @@ def test_api_answers_are_public_for_anonymous_callers_and_private_for_keys(clien
     anonymous = client.get(URL)
     assert anonymous["Cache-Control"] == API_PUBLIC
     assert {"accept-encoding", "authorization", "x-api-key"} <= vary(anonymous)
-    keyed = client.get(URL, HTTP_AUTHORIZATION="Bearer mb_test")
+    key = api_key("free")
+    keyed = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {key}")
     assert keyed["Cache-Control"] == API_PRIVATE
     assert keyed["X-Cache"] == "MISS"  # not the anonymous answer replayed
-    assert client.get(URL, HTTP_X_API_KEY="mb_test")["Cache-Control"] == API_PRIVATE
+    assert client.get(URL, HTTP_X_API_KEY=key)["Cache-Control"] == API_PRIVATE
 
 
 @pytest.mark.parametrize(
@@ -318,7 +319,7 @@ def test_the_fast_path_answers_if_none_match_with_304_without_django(front, boar
 def test_the_fast_path_keeps_keyed_callers_apart(front, board):
     front(URL)
     assert front(URL)[1]["X-Cache"] == "HIT"
-    status, headers, _ = front(URL, HTTP_AUTHORIZATION="Bearer mb_test")
+    status, headers, _ = front(URL, HTTP_AUTHORIZATION=f"Bearer {api_key('free')}")
     assert headers["X-Cache"] == "MISS" and headers["Cache-Control"] == API_PRIVATE
 
 

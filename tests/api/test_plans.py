@@ -1,0 +1,82 @@
+"""A request beyond the caller's plan is refused with 403 naming the plan it needs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rest_framework.test import APIRequestFactory
+
+from api import gate
+from api.access import Caller, caller_for, plan_required
+from api.errors import ApiError
+from api.services import api_key_create
+from registry.models import Organization, Plan
+from tests.factories import T0, days, hub_record, published_snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def runs():
+    for i in range(3):
+        published_snapshot([hub_record("acme/one")], taken_at=T0 + days(i))
+
+
+def key_on(plan: str) -> dict:
+    org = Organization.objects.create(
+        name=f"Org {plan}", slug=f"org-{plan}", plan=Plan.objects.get(slug=plan)
+    )
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_key_create(organization=org, name='k')[1]}"}
+
+
+def test_a_page_beyond_the_free_plan_names_the_plan_that_allows_it(client, runs):
+    response = client.get("/api/v4/snapshots?limit=200")
+    assert response.status_code == 403
+    assert response["X-Plan"] == "free"
+    assert json.loads(response.content) == {
+        "error": {
+            "code": "plan_required",
+            "message": "A page of 200 snapshots needs the pro plan (you are on free).",
+        }
+    }
+    assert client.get("/api/v4/snapshots?limit=100").status_code == 200
+
+
+def test_a_key_on_a_bigger_plan_gets_the_bigger_page(client, runs):
+    response = client.get("/api/v4/snapshots?limit=200", **key_on("pro"))
+    assert response.status_code == 200 and response["X-Plan"] == "pro"
+    assert json.loads(response.content)["limit"] == 200
+
+
+def test_a_refusal_is_not_served_to_another_plan_from_the_cache(client, runs):
+    assert client.get("/api/v4/snapshots?limit=200").status_code == 403
+    pro = key_on("pro")
+    assert client.get("/api/v4/snapshots?limit=200", **pro).status_code == 200
+    assert client.get("/api/v4/snapshots?limit=200").status_code == 403
+
+
+def test_the_plan_named_follows_the_curators_figures(client, runs):
+    Plan.objects.filter(slug="pro").update(max_page_size=150)
+    gate.forget()
+    message = json.loads(client.get("/api/v4/snapshots?limit=200").content)["error"]["message"]
+    assert message == "A page of 200 snapshots needs the enterprise plan (you are on free)."
+
+
+def test_plan_required_names_the_cheapest_plan_that_passes():
+    free = Caller(plan=Plan.objects.get(slug="free"), ident="ip:1.2.3.4")
+    plan_required(free, feature="Listing", test=lambda plan: True)  # allowed: no error
+    with pytest.raises(ApiError) as refused:
+        plan_required(free, feature="Priority delivery", test=lambda plan: plan.priority_delivery)
+    assert refused.value.status_code == 403 and refused.value.error_code == "plan_required"
+    assert refused.value.message == "Priority delivery needs the enterprise plan (you are on free)."
+    with pytest.raises(ApiError) as nowhere:
+        plan_required(free, feature="Time travel", test=lambda plan: False)
+    assert nowhere.value.message == "Time travel needs a plan that allows it (you are on free)."
+
+
+def test_caller_for_gives_the_gate_s_caller_or_an_anonymous_one():
+    request = APIRequestFactory().get("/anything", REMOTE_ADDR="192.0.2.7")
+    caller = caller_for(request)
+    assert caller.anonymous and caller.plan.slug == "free" and caller.ident == "ip:192.0.2.7"
+    assert caller_for(request) is caller
