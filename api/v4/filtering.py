@@ -1,0 +1,91 @@
+"""The leaderboard's filters as the API takes them: validated, then gated by plan.
+
+The FilterSet (snapshots.filters) says what is valid; this module turns its
+verdict into the API's errors and applies the caller's plan: how many filters
+one request may combine (Plan.filter_depth; the sort, `limit` and `cursor`
+do not count), which filters and sorts are premium (Plan.premium_filters),
+and how large a page may be (Plan.max_page_size).
+"""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+
+from api.access import ANONYMOUS_PLAN, Caller, plan_required
+from api.errors import ApiError
+from registry.models import Plan
+from snapshots.filters import FILTER_NAMES, LeaderboardFilter
+
+from .params import int_param
+
+DEFAULT_LIMIT = 100
+# Beyond any plan's page size: a 400 rather than a plan to upgrade to.
+LIMIT_CEILING = 10_000
+
+
+def leaderboard_filter(request: Request, *, rows) -> LeaderboardFilter:
+    """The request's filters over `rows`, or a 400 naming each bad parameter."""
+    filterset = LeaderboardFilter(request.query_params, queryset=rows)
+    if not filterset.is_valid():
+        problems = filterset.problems()
+        first = next(iter(problems))
+        if len(problems) == 1:
+            message = f"Invalid value for '{first}': {problems[first][0]}"
+        else:
+            names = ", ".join(f"'{name}'" for name in problems)
+            message = f"Invalid values for {names}: {problems[first][0]} ('{first}')"
+        raise ApiError(code="invalid_parameter", message=message, fields=problems)
+    return filterset
+
+
+def check_filters(caller: Caller, filterset: LeaderboardFilter) -> None:
+    """Refuse (403 plan_required) what the caller's plan does not allow."""
+    used = filterset.used_filters()
+    if used:
+        count = len(used)
+        plan_required(
+            caller,
+            feature=f"Combining {count} filters ({', '.join(used)})",
+            test=lambda plan: plan.filter_depth >= count,
+        )
+    for name in filterset.premium_used():
+        what = f"Sorting by {name[5:]}" if name.startswith("sort=") else f"The filter '{name}'"
+        plan_required(caller, feature=what, test=lambda plan: plan.premium_filters)
+
+
+def page_limit(request: Request, caller: Caller) -> int:
+    """`limit`, at most the plan's page size (403 naming a plan that allows more)."""
+    cap = caller.plan.max_page_size
+    limit = int_param(request, "limit", default=min(DEFAULT_LIMIT, cap), low=1, high=LIMIT_CEILING)
+    plan_required(
+        caller,
+        feature=f"A page of {limit} rows (limit={limit})",
+        test=lambda plan: plan.max_page_size >= limit,
+    )
+    return limit
+
+
+def beyond_anonymous(
+    caller: Caller, filterset: LeaderboardFilter | None = None, *, limit: int = 0
+) -> bool:
+    """Whether an anonymous caller would be refused this request.
+
+    Such answers depend on who asks, so they must not be stored in the
+    response cache, whose key is the URL alone.
+    """
+    if caller.plan.slug == ANONYMOUS_PLAN:
+        return False
+    free = Plan.objects.filter(slug=ANONYMOUS_PLAN).first()
+    if free is None:
+        return True
+    if limit > free.max_page_size:
+        return True
+    if filterset is None:
+        return False
+    return len(filterset.used_filters()) > free.filter_depth or (
+        bool(filterset.premium_used()) and not free.premium_filters
+    )
+
+
+def filter_params() -> tuple[str, ...]:
+    return FILTER_NAMES
