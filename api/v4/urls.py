@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from api import health
 
-from . import views
+from . import export, views
 
 app_name = "v4"
 
@@ -14,5 +14,6 @@ urlpatterns = [
     path("tags", views.tags, name="tags"),
     path("snapshots", views.snapshots, name="snapshots"),
     path("health", health.health, name="health"),
+    path("export.csv", export.export_csv, name="export"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]
