@@ -28,6 +28,8 @@ from registry.dimensions import PARAM_CLASS_ORDER, LicenseClass
 from registry.models import HubModel, Provider
 from tagging.models import ModelTag, Tag
 
+from .models import Observation
+
 MAX_VALUES = 20  # values one multi-valued parameter may list
 MAX_SEARCH = 100
 
@@ -320,6 +322,10 @@ class LeaderboardFilter(django_filters.FilterSet):
         "last_modified; '-' first for descending. Unknown values sort last; ties by id.",
     )
 
+    class Meta:
+        model = Observation
+        fields: list[str] = []
+
     def __init__(self, data=None, queryset=None, **kwargs):
         super().__init__(data=data, queryset=queryset, **kwargs)
         for field in self.form.fields.values():
@@ -397,13 +403,56 @@ class LeaderboardFilter(django_filters.FilterSet):
 FILTER_NAMES: tuple[str, ...] = tuple(LeaderboardFilter.base_filters)
 
 
-def filter_options() -> dict[str, list]:
-    """The choices the pages' form offers, from the catalog."""
+def filter_options() -> dict[str, list[tuple[str, str]]]:
+    """The choices the pages' form offers, (value, label), from the catalog."""
     return {
-        "tags": list(Tag.objects.order_by("position", "name").values_list("slug", "name")),
-        "providers": list(Provider.objects.order_by("name").values_list("slug", "name")),
-        "license_classes": list(LicenseClass.choices),
-        "param_classes": list(PARAM_CLASS_ORDER),
-        "pipeline_tags": catalog_values("pipeline_tag")(),
-        "sorts": list(SORT_LABELS),
+        "tag": list(Tag.objects.order_by("position", "name").values_list("slug", "name")),
+        "provider": list(Provider.objects.order_by("name").values_list("slug", "name")),
+        "license_class": list(LicenseClass.choices),
+        "param_class": [(value, value) for value in PARAM_CLASS_ORDER],
+        "pipeline_tag": [(value, value) for value in catalog_values("pipeline_tag")()],
+        "new": [("24h", "New in 24h"), ("7d", "New in 7 days")],
+        "sort": list(SORT_LABELS),
     }
+
+
+# The pages' filter bar, in order: (parameter, label, input). Parameters of
+# the FilterSet not listed here still work in a URL, and the form keeps them.
+FORM_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("search", "Search", "search"),
+    ("tag", "Capability", "select"),
+    ("provider", "Provider", "select"),
+    ("license_class", "License", "select"),
+    ("param_class", "Size", "select"),
+    ("pipeline_tag", "Task", "select"),
+    ("min_downloads", "Min. downloads", "number"),
+    ("new", "New", "select"),
+    ("sort", "Sort", "select"),
+)
+
+
+def filter_form(filterset: LeaderboardFilter, options: dict[str, list]) -> dict:
+    """What the filter bar shows: each field with its value as given, and its options.
+
+    Values come back as typed, valid or not, so a refused value is shown
+    where it was entered, next to the message that says why.
+    """
+    given = dict(filterset.normalized())
+    invalid = set(filterset.errors) if filterset.is_bound else set()
+    fields = []
+    for name, label, kind in FORM_FIELDS:
+        value = given.get(name, "")
+        field = {"name": name, "label": label, "kind": kind, "value": value}
+        field["invalid"] = name in invalid
+        if kind == "select":
+            choices = list(options.get(name, []))
+            known = {str(v).lower() for v, _ in choices}
+            chosen = value.lower()
+            if chosen and chosen not in known:
+                choices.append((value, value))  # a shared URL's list, or a bad value
+            blank = [] if name == "sort" else [("", "Any")]
+            field["options"] = [(v, text, str(v).lower() == chosen) for v, text in blank + choices]
+        fields.append(field)
+    shown = {name for name, _, _ in FORM_FIELDS}
+    hidden = [(name, value) for name, value in given.items() if name not in shown]
+    return {"fields": fields, "hidden": hidden}
