@@ -65,13 +65,14 @@ def page_limit(request: Request, caller: Caller) -> int:
     return limit
 
 
-def beyond_anonymous(
-    caller: Caller, filterset: LeaderboardFilter | None = None, *, limit: int = 0
+def varies_by_plan(
+    request: Request, caller: Caller, filterset: LeaderboardFilter | None = None, *, limit: int
 ) -> bool:
-    """Whether an anonymous caller would be refused this request.
+    """Whether an anonymous caller would get another answer to this URL.
 
-    Such answers depend on who asks, so they must not be stored in the
-    response cache, whose key is the URL alone.
+    One the free plan would refuse, or a page whose default size is not
+    free's. Such answers depend on who asks, so they must not be stored in
+    the response cache, whose key is the URL alone.
     """
     if caller.plan.slug == ANONYMOUS_PLAN:
         return False
@@ -79,6 +80,8 @@ def beyond_anonymous(
     if free is None:
         return True
     if limit > free.max_page_size:
+        return True
+    if not request.query_params.get("limit") and limit != min(DEFAULT_LIMIT, free.max_page_size):
         return True
     if filterset is None:
         return False

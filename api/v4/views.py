@@ -89,7 +89,7 @@ def models(request: Request) -> Response:
             serializers.model_row(o, snapshot=snapshot, tags=tags[o.model_id]) for o in page.items
         ],
     }
-    if filtering.beyond_anonymous(caller, filterset, limit=limit):
+    if filtering.varies_by_plan(request, caller, filterset, limit=limit):
         response["Cache-Control"] = "private, no-store"
     return response
 
@@ -174,7 +174,7 @@ def snapshots(request: Request) -> Response:
         # Running, partial and failed runs change without a publish, which
         # is what retires cached responses: never keep these.
         response["Cache-Control"] = "no-store"
-    elif filtering.beyond_anonymous(caller, limit=limit):
+    elif filtering.varies_by_plan(request, caller, limit=limit):
         response["Cache-Control"] = "private, no-store"
     return response
 

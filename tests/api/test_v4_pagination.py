@@ -183,8 +183,12 @@ def test_the_page_size_is_capped_by_plan(client, board):
 
 
 def test_a_plan_with_small_pages_gets_them_by_default(client, board):
-    body, _ = get(client, "/api/v4/models", **on_plan("pro", max_page_size=10))
+    body, response = get(client, "/api/v4/models", **on_plan("pro", max_page_size=10))
     assert body["limit"] == 10 and len(body["results"]) == 10
+    # Not free's answer to the same URL, so not stored for everyone.
+    assert response["Cache-Control"] == "private, no-store"
+    body, response = get(client, "/api/v4/models")
+    assert body["limit"] == 100 and response["X-Cache"] == "MISS"
 
 
 def test_it_answers_an_empty_board_with_no_links(client):
