@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from registry.caching import record_lookup, versioned_key
 from tagging import selectors as tagging
 
 from . import selectors
-from .filters import LeaderboardFilter, filter_form, filter_options
+from .filters import FILTER_NAMES, LeaderboardFilter, filter_form, filter_options
 from .models import Observation, Snapshot
 
 PAGE_SIZE = 50
@@ -40,9 +40,14 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     state, so it can be shared. Bad values answer 400 with the problem shown
     next to the form. The body is cached per normalized filter set.
     """
-    snapshot = selectors.latest_snapshot()
     number = _page_number(request)
     query = urlencode(LeaderboardFilter(request.GET).normalized())
+    if _has_empty_filters(request):
+        # The form submits every field; send the browser to the short URL
+        # that asks the same, which is the one worth sharing.
+        page = f"page={number}" if number > 1 else ""
+        return redirect(f"{request.path}?{'&'.join(p for p in (query, page) if p)}".rstrip("?"))
+    snapshot = selectors.latest_snapshot()
 
     def body() -> dict:
         rows = (
@@ -68,6 +73,14 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         }
 
     return _page(request, snapshot=snapshot, key=("leaderboard", query, number), body=body)
+
+
+def _has_empty_filters(request: HttpRequest) -> bool:
+    return any(
+        name in FILTER_NAMES and not value.strip()
+        for name, values in request.GET.lists()
+        for value in values
+    )
 
 
 def _problems(filterset: LeaderboardFilter) -> list[str]:

@@ -560,3 +560,14 @@ def test_a_bad_value_answers_400_with_the_problem_by_the_form(client, query, mes
     assert board_ids(html) == []
     assert client.get(f"/?{query}").status_code == 400  # refusals are not cached as pages
     assert lookup_stats()["hit"] == 0
+
+
+def test_a_submitted_form_lands_on_the_short_url(client):
+    filter_board()
+    full = "/?search=&tag=chat&provider=&license_class=&param_class=&pipeline_tag="
+    response = client.get(full + "&min_downloads=&new=&sort=-likes&page=2")
+    assert response.status_code == 302
+    assert response["Location"] == "/?tag=chat&sort=-likes&page=2"
+    everything_empty = client.get("/?search=&tag=&sort=")
+    assert (everything_empty.status_code, everything_empty["Location"]) == (302, "/")
+    assert client.get("/?tag=chat&sort=-likes").status_code == 200  # already short
