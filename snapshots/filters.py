@@ -360,14 +360,7 @@ class LeaderboardFilter(django_filters.FilterSet):
 
     def used_filters(self) -> list[str]:
         """The filters the request gives a value to, sort aside: a plan's filter depth."""
-        used = []
-        for name, flt in self.filters.items():
-            if name in NOT_FILTERS or self.data is None:
-                continue
-            raw = flt.field.widget.value_from_datadict(self.data, {}, name)
-            if raw not in (None, "", []):
-                used.append(name)
-        return used
+        return [name for name, _ in self.normalized() if name not in NOT_FILTERS]
 
     def premium_used(self) -> list[str]:
         """The premium filters and sorts this request uses, by parameter name."""
@@ -395,7 +388,7 @@ class LeaderboardFilter(django_filters.FilterSet):
             if isinstance(value, list):
                 if value:
                     pairs.append((name, ",".join(value)))
-            elif value:
+            elif value and str(value).strip():
                 pairs.append((name, str(value).strip()))
         return pairs
 
