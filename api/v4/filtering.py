@@ -9,12 +9,14 @@ and how large a page may be (Plan.max_page_size).
 
 from __future__ import annotations
 
+from django import forms
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 
 from api.access import ANONYMOUS_PLAN, Caller, plan_required
 from api.errors import ApiError
 from registry.models import Plan
-from snapshots.filters import FILTER_NAMES, LeaderboardFilter
+from snapshots.filters import FILTER_NAMES, PREMIUM_FILTERS, LeaderboardFilter
 
 from .params import int_param
 
@@ -92,3 +94,28 @@ def varies_by_plan(
 
 def filter_params() -> tuple[str, ...]:
     return FILTER_NAMES
+
+
+def filter_parameters() -> list[OpenApiParameter]:
+    """The FilterSet's parameters for the OpenAPI schema, read from its declarations.
+
+    For `@extend_schema(parameters=[*filter_parameters(), ...])` on the
+    endpoints that take them, so the schema can never drift from what is
+    validated.
+    """
+    found = []
+    for name, flt in LeaderboardFilter.base_filters.items():
+        field = flt.field
+        description = str(field.help_text or "")
+        if name in PREMIUM_FILTERS:
+            description += " Needs a plan with premium filters."
+        kwargs: dict = {}
+        if isinstance(field, forms.IntegerField):
+            kind = int
+        elif isinstance(field, forms.ChoiceField):
+            kind = str
+            kwargs["enum"] = [value for value, _ in field.choices if value != ""]
+        else:
+            kind = str
+        found.append(OpenApiParameter(name, kind, description=description, **kwargs))
+    return found

@@ -241,3 +241,27 @@ def test_it_filters_in_a_constant_number_of_queries(client, board):
     # Version memo, caller's plan, snapshot, the allowed tags, providers (the
     # license classes are fixed), count, page, tags of the page.
     assert len(captured) == 8
+
+
+def test_the_filters_describe_themselves_for_the_schema():
+    from api.v4.filtering import filter_parameters
+
+    parameters = {p.name: p for p in filter_parameters()}
+    assert list(parameters) == [
+        "search",
+        "tag",
+        "provider",
+        "license_class",
+        "license",
+        "param_class",
+        "pipeline_tag",
+        "library",
+        "min_downloads",
+        "new",
+        "sort",
+    ]
+    assert parameters["min_downloads"].type is int
+    assert parameters["new"].enum == ["24h", "7d"]
+    assert "-delta_7d" in parameters["sort"].enum and "rank" in parameters["sort"].enum
+    assert parameters["library"].description.endswith("Needs a plan with premium filters.")
+    assert parameters["tag"].description == "Capability tag slugs; models having all of them."
