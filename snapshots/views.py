@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from registry.caching import record_lookup, versioned_key
 from tagging import selectors as tagging
 
 from . import selectors
+from .filters import FILTER_NAMES, LeaderboardFilter, filter_form, filter_options
 from .models import Observation, Snapshot
 
 PAGE_SIZE = 50
@@ -32,21 +34,61 @@ RECENT_ROWS = 30
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    snapshot = selectors.latest_snapshot()
+    """The latest snapshot's board, narrowed and sorted by the filter form (GET).
+
+    The filters are LeaderboardFilter's, as in the API; the URL is the whole
+    state, so it can be shared. Bad values answer 400 with the problem shown
+    next to the form. The body is cached per normalized filter set.
+    """
     number = _page_number(request)
+    query = urlencode(LeaderboardFilter(request.GET).normalized())
+    if _has_empty_filters(request):
+        # The form submits every field; send the browser to the short URL
+        # that asks the same, which is the one worth sharing.
+        page = f"page={number}" if number > 1 else ""
+        return redirect(f"{request.path}?{'&'.join(p for p in (query, page) if p)}".rstrip("?"))
+    snapshot = selectors.latest_snapshot()
 
     def body() -> dict:
-        context: dict = {"snapshot": snapshot, **_window(snapshot)}
-        if snapshot is not None:
-            # Private models (listed with an HF_TOKEN) never show on public pages.
-            rows = selectors.leaderboard_rows(snapshot=snapshot)
-            context.update(_ranked_page(rows, number, snapshot))
+        rows = (
+            selectors.leaderboard_rows(snapshot=snapshot)
+            if snapshot is not None
+            else Observation.objects.none()
+        )
+        filterset = LeaderboardFilter(request.GET, queryset=rows)
+        valid = filterset.is_valid()
+        context: dict = {
+            "snapshot": snapshot,
+            "query": query,
+            "filters": filter_form(filterset, filter_options()),
+            "problems": [] if valid else _problems(filterset),
+            **_window(snapshot),
+        }
+        if snapshot is not None and valid:
+            context.update(_ranked_page(filterset.qs, number, snapshot))
         return {
             "title": "Modelboard · the Hub's models over time",
             "body": render_to_string("snapshots/leaderboard.html", context),
+            "status": 200 if valid else 400,
         }
 
-    return _page(request, snapshot=snapshot, key=("leaderboard", number), body=body)
+    return _page(request, snapshot=snapshot, key=("leaderboard", query, number), body=body)
+
+
+def _has_empty_filters(request: HttpRequest) -> bool:
+    return any(
+        name in FILTER_NAMES and not value.strip()
+        for name, values in request.GET.lists()
+        for value in values
+    )
+
+
+def _problems(filterset: LeaderboardFilter) -> list[str]:
+    return [
+        f"Invalid value for '{name}': {message}"
+        for name, messages in filterset.problems().items()
+        for message in messages
+    ]
 
 
 def model_detail(request: HttpRequest, hub_id: str) -> HttpResponse:
@@ -131,11 +173,13 @@ def _page(
     record_lookup(hit=cached is not None)
     if cached is None:
         cached = body()
-        cache.set(cache_key, cached)
+        if cached.get("status", 200) == 200:  # refusals of junk are not worth keeping
+            cache.set(cache_key, cached)
     return render(
         request,
         "snapshots/page.html",
         {"snapshot": snapshot, "stale": _is_stale(snapshot), **cached},
+        status=cached.get("status", 200),
     )
 
 

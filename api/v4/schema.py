@@ -116,14 +116,13 @@ class ModelRow(serializers.Serializer):
 
 
 def page_of(name: str, row: serializers.Field, **extra: serializers.Field):
-    """A page envelope: count, limit, offset, next and previous URLs, results."""
+    """A page envelope: count, limit, next and previous URLs (cursors), results."""
     return inline_serializer(
         name=name,
         fields={
             **extra,
             "count": serializers.IntegerField(min_value=0),
             "limit": serializers.IntegerField(),
-            "offset": serializers.IntegerField(),
             "next": serializers.URLField(allow_null=True),
             "previous": serializers.URLField(allow_null=True),
             "results": serializers.ListField(child=row),
@@ -133,10 +132,15 @@ def page_of(name: str, row: serializers.Field, **extra: serializers.Field):
 
 class PagingQuery(serializers.Serializer):
     limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=500, default=100, help_text="Rows per page."
+        required=False,
+        min_value=1,
+        max_value=10_000,
+        help_text="Rows per page (default 100, at most the plan's page size: 403 beyond it).",
     )
-    offset = serializers.IntegerField(
-        required=False, min_value=0, max_value=10_000_000, default=0, help_text="Rows to skip."
+    cursor = serializers.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Where the page starts: the `next` or `previous` URL's cursor, as given.",
     )
 
 

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from api import health
 
-from . import changes, schema, views
+from . import changes, export, schema, views
 
 app_name = "v4"
 
@@ -17,5 +17,6 @@ urlpatterns = [
     path("schema/", schema.schema_view, name="schema"),
     path("docs/", schema.docs_view, name="docs"),
     path("changes", changes.changes, name="changes"),
+    path("export.csv", export.export_csv, name="export"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]

@@ -17,9 +17,8 @@ from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from api.access import caller_for, page_size_allowed
+from api.access import caller_for
 from api.errors import ApiError
 from api.shared import latest_snapshot_or_503
 from registry.caching import cached_get
@@ -27,8 +26,8 @@ from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
 from tagging import selectors as tag_selectors
 
-from . import selectors, serializers
-from .params import choice_param, int_param, reject_unknown
+from . import cursors, filtering, selectors, serializers
+from .params import choice_param, reject_unknown
 from .schema import (
     IF_NONE_MATCH,
     NOT_MODIFIED,
@@ -40,43 +39,32 @@ from .schema import (
 )
 
 CACHE_NAMESPACE = "api-v4"
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
-MAX_OFFSET = 10_000_000
 HISTORY_DAYS = 30
 STATUS_CHOICES = ("all", *Snapshot.Status.values)
+PAGING_PARAMS = ("limit", cursors.CURSOR_PARAM)
 
 cached = cached_get(CACHE_NAMESPACE, version=selectors.latest_snapshot_id)
 
 
-def _paging(request: Request) -> tuple[int, int]:
-    limit = int_param(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-    offset = int_param(request, "offset", default=0, low=0, high=MAX_OFFSET)
-    return limit, offset
+def _describe_models_binding(key: str, value: object) -> str:
+    return f"snapshot {value}" if key == "snapshot" else f"sort={value}"
 
 
-def _links(request: Request, *, count: int, limit: int, offset: int) -> dict:
-    """Absolute URLs of the next and previous pages (null at either end)."""
-    url = request.build_absolute_uri()
-    following = None
-    if offset + limit < count:
-        following = replace_query_param(url, "offset", offset + limit)
-    preceding = None
-    if offset > 0:
-        back = max(offset - limit, 0)
-        preceding = (
-            replace_query_param(url, "offset", back) if back else remove_query_param(url, "offset")
-        )
-    return {"next": following, "previous": preceding}
+def _paged(response: Response, request: Request, page: cursors.Page) -> dict:
+    urls = cursors.links(request, page)
+    header = cursors.link_header(urls)
+    if header:
+        response["Link"] = header
+    return urls
 
 
 @cached
 @extend_schema(
     operation_id="models_list",
     summary="The latest snapshot's models in rank order",
-    parameters=[PagingQuery, IF_NONE_MATCH],
+    parameters=[*filtering.filter_parameters(), PagingQuery, IF_NONE_MATCH],
     responses={
-        200: page_of("ModelPage", ModelRow(), snapshot=SnapshotRef()),
+        200: page_of("ModelPage", ModelRow(), snapshot=SnapshotRef(), sort=fields.CharField()),
         **NOT_MODIFIED,
         **errors(400, 403, 503),
     },
@@ -84,26 +72,51 @@ def _links(request: Request, *, count: int, limit: int, offset: int) -> dict:
 )
 @api_view(["GET"])
 def models(request: Request) -> Response:
-    """The latest snapshot's public models in rank order, a page at a time."""
-    reject_unknown(request, ("limit", "offset"))
-    limit, offset = _paging(request)
+    """The latest snapshot's public models, filtered and sorted, a page at a time.
+
+    Filters and sorts are snapshots.filters.LeaderboardFilter's; pages are
+    cursor-based (api.v4.cursors), bound to the snapshot and the sort.
+    """
+    reject_unknown(request, (*filtering.filter_params(), *PAGING_PARAMS))
+    caller = caller_for(request)
+    limit = filtering.page_limit(request, caller, what="models")
     snapshot = latest_snapshot_or_503()
-    rows = selectors.public_rows(snapshot=snapshot)
-    count = rows.count()
-    page = list(rows[offset : offset + limit])
-    tags = tag_selectors.tags_for_models(model_ids=[o.model_id for o in page])
-    return Response(
-        {
-            "snapshot": serializers.snapshot_ref(snapshot),
-            "count": count,
-            "limit": limit,
-            "offset": offset,
-            **_links(request, count=count, limit=limit, offset=offset),
-            "results": [
-                serializers.model_row(o, snapshot=snapshot, tags=tags[o.model_id]) for o in page
-            ],
-        }
+    filterset = filtering.leaderboard_filter(request, rows=selectors.public_rows(snapshot=snapshot))
+    filtering.check_filters(caller, filterset)
+    sort = filterset.ordering
+    order = cursors.Order(
+        field=sort.field, descending=sort.descending, tie_field="model__hub_id", kind=sort.kind
     )
+    binding = {"snapshot": snapshot.pk, "sort": sort.name}
+    position = None
+    raw_cursor = request.query_params.get(cursors.CURSOR_PARAM, "")
+    if raw_cursor:
+        position = cursors.decode(
+            raw_cursor, binding=binding, describe=_describe_models_binding, order=order
+        )
+    rows = filterset.qs
+    count = rows.count()
+    page = cursors.page_of(
+        rows,
+        order=order,
+        position=position,
+        limit=limit,
+        key=lambda o: (getattr(o, sort.field), o.model.hub_id),
+        binding=binding,
+    )
+    tags = tag_selectors.tags_for_models(model_ids=[o.model_id for o in page.items])
+    response = Response()
+    response.data = {
+        "snapshot": serializers.snapshot_ref(snapshot),
+        "count": count,
+        "limit": limit,
+        "sort": sort.name,
+        **_paged(response, request, page),
+        "results": [
+            serializers.model_row(o, snapshot=snapshot, tags=tags[o.model_id]) for o in page.items
+        ],
+    }
+    return response
 
 
 class HistoryPoint(fields.Serializer):
@@ -250,23 +263,41 @@ class SnapshotRun(fields.Serializer):
 @api_view(["GET"])
 def snapshots(request: Request) -> Response:
     """Snapshot runs newest first: complete ones unless `status` asks for others (or all)."""
-    reject_unknown(request, ("status", "limit", "offset"))
+    reject_unknown(request, ("status", *PAGING_PARAMS))
     status = choice_param(request, "status", choices=STATUS_CHOICES, default="complete")
-    limit, offset = _paging(request)
-    page_size_allowed(caller_for(request), limit=limit, what="snapshots")
+    caller = caller_for(request)
+    limit = filtering.page_limit(request, caller, what="snapshots")
+    order = cursors.Order(
+        field="taken_at", descending=True, tie_field="id", tie_descending=True, kind=str
+    )
+    binding = {"status": status}
+    position = None
+    raw_cursor = request.query_params.get(cursors.CURSOR_PARAM, "")
+    if raw_cursor:
+        position = cursors.decode(
+            raw_cursor,
+            binding=binding,
+            describe=lambda key, value: f"status={value}",
+            order=order,
+        )
     rows = selectors.snapshot_list(status=None if status == "all" else status)
     count = rows.count()
-    page = list(rows[offset : offset + limit])
-    response = Response(
-        {
-            "status": status,
-            "count": count,
-            "limit": limit,
-            "offset": offset,
-            **_links(request, count=count, limit=limit, offset=offset),
-            "results": [serializers.snapshot_meta(s) for s in page],
-        }
+    page = cursors.page_of(
+        rows,
+        order=order,
+        position=position,
+        limit=limit,
+        key=lambda s: (s.taken_at, s.pk),
+        binding=binding,
     )
+    response = Response()
+    response.data = {
+        "status": status,
+        "count": count,
+        "limit": limit,
+        **_paged(response, request, page),
+        "results": [serializers.snapshot_meta(s) for s in page.items],
+    }
     if status != "complete":
         # Running, partial and failed runs change without a publish, which
         # is what retires cached responses: never keep these.

@@ -16,8 +16,10 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from registry.wsgi import application
+from snapshots.filters import LeaderboardFilter, data_dependent
 from tests.api.wsgi import wsgi_app  # noqa: F401  (a fixture)
 from tests.factories import days, hub_record, published_snapshot
 
@@ -31,6 +33,10 @@ def generated_schema() -> dict:
 
 
 schema = schemathesis.openapi.from_dict(generated_schema())
+SAYS_NOTHING_OF_VALIDITY = [
+    "cursor",
+    *(name for name in LeaderboardFilter.base_filters if data_dependent(name)),
+]
 schema.app = application
 
 
@@ -75,7 +81,15 @@ def test_the_schema_served_is_the_one_tested(client):
 )
 def test_every_operation_answers_as_the_schema_says(case, board, wsgi_app):  # noqa: F811
     # Bodies are checked as JSON: compression has tests of its own.
-    case.call_and_validate(headers={"Accept-Encoding": "identity"})
+    excluded = []
+    if any(case.query and case.query.get(name) for name in SAYS_NOTHING_OF_VALIDITY):
+        # A cursor is opaque: only one the API gave is valid; tags, providers,
+        # licenses … are valid when the catalog has them. No schema can list
+        # either, and a value the API does not know is a 400 naming what it
+        # takes (tests/api/test_v4_filters.py, test_v4_pagination.py). Every
+        # other check still runs on those answers.
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(headers={"Accept-Encoding": "identity"}, excluded_checks=excluded)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from tests.api.callers import on_plan
+
 pytestmark = pytest.mark.django_db
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -58,7 +60,7 @@ def test_it_gives_the_deltas_the_archived_files_give(client, hub_trending):
     snapshots = read_files(hub_trending)
     taken_at, latest = snapshots[-1]
 
-    listed = json.loads(client.get("/api/v4/models?limit=500").content)
+    listed = json.loads(client.get("/api/v4/models?limit=500", **on_plan("pro")).content)
     assert listed["count"] == len(latest)
     known = 0
     for model in listed["results"]:

@@ -244,7 +244,9 @@ def test_the_leaderboard_in_a_browser(chromium, live_server, board):
     assert dom.all("span", "delta", "unknown")
     assert dom.all("span", "move", "up")[0].text == "▲2"  # the first row's, pinned above
     assert "▼1" in [e.text for e in dom.all("span", "move", "down")]
-    assert dom.one("a", "twin").attrs["href"] == "/api/v4/models"
+    assert dom.one("a", "twin", type="application/json").attrs["href"] == "/api/v4/models"
+    assert dom.one("a", "twin", type="text/csv").attrs["href"] == "/api/v4/export.csv"
+    assert dom.one("form", "filters").attrs["method"] == "get"
 
     dark = chromium.load(live_server.url + "/", name="leaderboard-dark", dark=True)
     assert len(dark.all("td", "model")) == 6

@@ -77,7 +77,7 @@ def test_it_paginates_at_fifty_rows(client):
     assert "org1/model-00050" not in first
     third = client.get("/?page=3").content.decode()
     assert "org1/model-00099" not in third and "org2/model-00100" in third
-    assert 'class="twin" href="/api/v4/models?limit=50&amp;offset=100"' in third
+    assert 'class="twin" href="/api/v4/models" type="application/json"' in third
     assert client.get("/?page=abc").status_code == 200  # bad page numbers fall back
     assert "Page 1 of 3" in client.get("/?page=abc").content.decode()
     assert "Page 3 of 3" in client.get("/?page=999").content.decode()
@@ -211,9 +211,10 @@ def test_the_leaderboard_query_count_is_pinned(client, n):
     tag("chat", "Chat", *[f"org{i % 7}/model-{i:05d}" for i in range(n)])
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/").status_code == 200
-    # latest snapshot, row count for the pager, the page of rows with models
-    # and providers, their tags, their sparkline series
-    assert len(ctx.captured_queries) == 5, [q["sql"][:70] for q in ctx.captured_queries]
+    # latest snapshot, the filter form's tags, providers and tasks, row count
+    # for the pager, the page of rows with models and providers, their tags,
+    # their sparkline series
+    assert len(ctx.captured_queries) == 8, [q["sql"][:70] for q in ctx.captured_queries]
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/").status_code == 200
     assert len(ctx.captured_queries) == 1  # cached: only which snapshot is latest
@@ -448,3 +449,125 @@ def test_durations_and_relative_times_read_naturally():
     assert ago(timezone.now()) == "just now"
     assert ago(timezone.now() - days(130)) == "4\xa0months ago"  # never wraps
     assert ago(None) == "—"
+
+
+# --- The filter form ---------------------------------------------------------------
+
+
+def filter_board() -> Snapshot:
+    latest = published_snapshot(
+        [
+            hub_record("meta-llama/Llama-3.1-8B", downloads=5000, cardData={"license": "llama3.1"}),
+            hub_record("mistralai/Mistral-7B", downloads=4000),
+            hub_record("google-bert/bert-base", downloads=3000, pipeline_tag="fill-mask"),
+            hub_record(
+                "acme/coder-1b",
+                downloads=2000,
+                safetensors={"total": 10**9},
+                pipeline_tag="feature-extraction",
+            ),
+        ]
+    )
+    tag("chat", "Chat", "meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B")
+    tag("code", "Code", "meta-llama/Llama-3.1-8B", "acme/coder-1b", position=20)
+    return latest
+
+
+def board_ids(html: str) -> list[str]:
+    return re.findall(r'<a href="/models/([^"]+)">', html)
+
+
+def test_the_form_filters_and_sorts_the_board(client):
+    filter_board()
+    assert board_ids(page(client, "/")) == [
+        "meta-llama/Llama-3.1-8B",
+        "mistralai/Mistral-7B",
+        "google-bert/bert-base",
+        "acme/coder-1b",
+    ]
+    assert board_ids(page(client, "/?tag=chat&sort=downloads")) == [
+        "mistralai/Mistral-7B",
+        "meta-llama/Llama-3.1-8B",
+    ]
+    assert board_ids(page(client, "/?tag=chat,code")) == ["meta-llama/Llama-3.1-8B"]
+    assert board_ids(page(client, "/?provider=google&search=bert")) == ["google-bert/bert-base"]
+    assert board_ids(page(client, "/?param_class=1-3B&license_class=permissive")) == [
+        "acme/coder-1b"
+    ]
+    # Premium on the API, public on the pages.
+    assert board_ids(page(client, "/?license=llama3.1")) == ["meta-llama/Llama-3.1-8B"]
+    html = page(client, "/?search=nothing-like-it")
+    assert board_ids(html) == [] and "No model in the latest snapshot matches" in html
+
+
+def test_the_form_round_trips_its_values(client):
+    filter_board()
+    html = page(client, "/?search=llama&tag=chat&provider=meta&min_downloads=10&sort=-likes")
+    form = html[html.index('<form class="filters"') : html.index("</form>")]
+    assert 'method="get"' in form
+    assert 'name="search" value="llama"' in form
+    assert '<option value="chat" selected>Chat</option>' in form
+    assert '<option value="code">Code</option>' in form
+    assert '<option value="meta" selected>Meta</option>' in form
+    assert 'name="min_downloads" value="10"' in form
+    assert '<option value="-likes" selected>Likes</option>' in form
+    assert '<option value="" selected>Any</option>' not in form.split('name="tag"')[1][:200]
+    # A parameter the bar does not show is kept for the next submission.
+    kept = page(client, "/?license=llama3.1&tag=chat")
+    assert '<input type="hidden" name="license" value="llama3.1">' in kept
+    # A list from a shared URL stays selected as it was given.
+    listed = page(client, "/?tag=chat,code")
+    assert '<option value="chat,code" selected>chat,code</option>' in listed
+
+
+def test_a_shared_url_gives_the_same_page_and_the_same_cache_entry(client):
+    filter_board()
+    first = page(client, "/?tag=chat&tag=code&sort=-downloads")
+    assert lookup_stats() == {"hit": 0, "miss": 1}
+    again = page(client, "/?sort=-downloads&tag=chat,code")  # same question, other spelling
+    assert lookup_stats() == {"hit": 1, "miss": 1}
+    assert board_ids(first) == board_ids(again) == ["meta-llama/Llama-3.1-8B"]
+
+
+def test_the_links_carry_the_filters(client):
+    published_snapshot(hub_records(120))
+    tag("chat", "Chat", *[f"org{i % 7}/model-{i:05d}" for i in range(120)])
+    html = page(client, "/?tag=chat&sort=-likes&page=2")
+    assert 'href="?tag=chat&amp;sort=-likes&amp;page=3" rel="next"' in html
+    assert 'href="?tag=chat&amp;sort=-likes&amp;page=1" rel="prev"' in html
+    assert 'class="twin" href="/api/v4/models?tag=chat&amp;sort=-likes"' in html
+    assert 'class="twin" href="/api/v4/export.csv?tag=chat&amp;sort=-likes"' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("param_class=huge", "Invalid value for &#x27;param_class&#x27;: unknown parameter class"),
+        ("min_downloads=lots", "Invalid value for &#x27;min_downloads&#x27;: must be a whole"),
+        ("sort=best", "Invalid value for &#x27;sort&#x27;: must be one of: rank, -rank"),
+        ("tag=poetry", "Invalid value for &#x27;tag&#x27;: unknown tag &#x27;poetry&#x27;"),
+    ],
+)
+def test_a_bad_value_answers_400_with_the_problem_by_the_form(client, query, message):
+    filter_board()
+    response = client.get(f"/?{query}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    problems = html[html.index('id="filter-problems"') :]
+    assert message in problems[:600]
+    assert html.index("</form>") < html.index('id="filter-problems"')
+    assert 'aria-invalid="true"' in html
+    assert board_ids(html) == []
+    assert client.get(f"/?{query}").status_code == 400  # refusals are not cached as pages
+    assert lookup_stats()["hit"] == 0
+
+
+def test_a_submitted_form_lands_on_the_short_url(client):
+    filter_board()
+    full = "/?search=&tag=chat&provider=&license_class=&param_class=&pipeline_tag="
+    response = client.get(full + "&min_downloads=&new=&sort=-likes&page=2")
+    assert response.status_code == 302
+    assert response["Location"] == "/?tag=chat&sort=-likes&page=2"
+    everything_empty = client.get("/?search=&tag=&sort=")
+    assert (everything_empty.status_code, everything_empty["Location"]) == (302, "/")
+    assert client.get("/?tag=chat&sort=-likes").status_code == 200  # already short

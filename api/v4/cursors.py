@@ -1,0 +1,233 @@
+"""Cursor pagination for the v4 lists: opaque cursors over a total, stable order.
+
+A cursor is the URL-safe base64 of a small JSON array: what list it belongs
+to (the snapshot and the sort, or the snapshot status), the direction, and the
+sort key of the row it points past, with the tiebreak (the Hub id, unique).
+The next page is the rows strictly after that key in the list's order, the
+previous page the rows strictly before it: no offset to scan past, and no
+row skipped or repeated as pages are walked, whatever the sort.
+
+Unknown values (null) come last in either direction, so the key comparisons
+spell out where nulls fall rather than leaving it to SQL's three-valued logic.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import F, Q, QuerySet
+from rest_framework.request import Request
+from rest_framework.utils.urls import replace_query_param
+
+from api.errors import invalid_parameter
+
+CURSOR_PARAM = "cursor"
+MAX_CURSOR_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class Order:
+    """A total order: a column (nulls last) then a unique tiebreak column."""
+
+    field: str
+    descending: bool
+    tie_field: str
+    tie_descending: bool = False
+    kind: type = int  # what the column holds: int, float, or str for times
+
+    def forward(self) -> tuple:
+        return (
+            _direction(F(self.field), self.descending, nulls_last=True),
+            _direction(F(self.tie_field), self.tie_descending),
+        )
+
+    def backward(self) -> tuple:
+        return (
+            _direction(F(self.field), not self.descending, nulls_last=False),
+            _direction(F(self.tie_field), not self.tie_descending),
+        )
+
+    def after(self, value, tie) -> Q:
+        """Rows strictly after (value, tie) in the forward order."""
+        beyond = "lt" if self.descending else "gt"
+        tie_beyond = "lt" if self.tie_descending else "gt"
+        if value is None:
+            return Q(**{f"{self.field}__isnull": True, f"{self.tie_field}__{tie_beyond}": tie})
+        return (
+            Q(**{f"{self.field}__{beyond}": value})
+            | Q(**{self.field: value, f"{self.tie_field}__{tie_beyond}": tie})
+            | Q(**{f"{self.field}__isnull": True})
+        )
+
+    def before(self, value, tie) -> Q:
+        """Rows strictly before (value, tie) in the forward order."""
+        short = "gt" if self.descending else "lt"
+        tie_short = "gt" if self.tie_descending else "lt"
+        if value is None:
+            return Q(**{f"{self.field}__isnull": False}) | Q(
+                **{f"{self.field}__isnull": True, f"{self.tie_field}__{tie_short}": tie}
+            )
+        return Q(**{f"{self.field}__{short}": value}) | Q(
+            **{self.field: value, f"{self.tie_field}__{tie_short}": tie}
+        )
+
+
+def _direction(expression: F, descending: bool, *, nulls_last: bool | None = None):
+    if nulls_last is None:
+        return expression.desc() if descending else expression.asc()
+    if nulls_last:
+        return expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+    return expression.desc(nulls_first=True) if descending else expression.asc(nulls_first=True)
+
+
+@dataclass(frozen=True)
+class Position:
+    value: object
+    tie: object
+    backwards: bool
+
+
+def encode(*, binding: dict, value, tie, backwards: bool) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    payload = [binding, "p" if backwards else "n", value, tie]
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+_GARBLED = "not a cursor from this list; follow the 'next' or 'previous' link as given"
+
+
+def decode(raw: str, *, binding: dict, describe: Callable[[str, object], str], order: Order):
+    """The position a cursor points at, or a 400 naming 'cursor' and why.
+
+    `describe(key, value)` words a binding the cursor was made for, so a
+    cursor from another snapshot or sort is refused with what it belongs to.
+    """
+    if len(raw) > MAX_CURSOR_LENGTH:
+        raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise invalid_parameter(CURSOR_PARAM, _GARBLED) from None
+    if not (
+        isinstance(payload, list)
+        and len(payload) == 4
+        and isinstance(payload[0], dict)
+        and payload[1] in ("n", "p")
+    ):
+        raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+    made_for, direction, value, tie = payload
+    for key, expected in binding.items():
+        if made_for.get(key) != expected:
+            if key not in made_for:
+                raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+            problem = (
+                f"this cursor is for {describe(key, made_for[key])}, "
+                f"not {describe(key, expected)}; start again without a cursor"
+            )
+            raise invalid_parameter(CURSOR_PARAM, problem)
+    return Position(
+        value=_checked(value, order.kind), tie=_checked_tie(tie), backwards=direction == "p"
+    )
+
+
+def _checked(value, kind: type):
+    if value is None:
+        return None
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+
+
+def _checked_tie(tie):
+    if isinstance(tie, str | int) and not isinstance(tie, bool):
+        return tie
+    raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+
+
+@dataclass
+class Page:
+    items: list
+    next: str | None  # cursor
+    previous: str | None
+
+
+def page_of(
+    rows: QuerySet,
+    *,
+    order: Order,
+    position: Position | None,
+    limit: int,
+    key: Callable[[object], tuple],
+    binding: dict,
+) -> Page:
+    """One page of `rows` from `position`, with the cursors of its neighbours.
+
+    One query: a row more than the page is read to know whether another
+    page follows (or, walking back, precedes).
+    """
+    if position is None:
+        found = list(rows.order_by(*order.forward())[: limit + 1])
+        more_after, more_before = len(found) > limit, False
+        items = found[:limit]
+    elif not position.backwards:
+        found = list(
+            rows.filter(order.after(position.value, position.tie)).order_by(*order.forward())[
+                : limit + 1
+            ]
+        )
+        more_after, more_before = len(found) > limit, True
+        items = found[:limit]
+    else:
+        found = list(
+            rows.filter(order.before(position.value, position.tie)).order_by(*order.backward())[
+                : limit + 1
+            ]
+        )
+        more_after, more_before = True, len(found) > limit
+        items = found[:limit][::-1]
+    following = preceding = None
+    if items and more_after:
+        value, tie = key(items[-1])
+        following = encode(binding=binding, value=value, tie=tie, backwards=False)
+    if items and more_before:
+        value, tie = key(items[0])
+        preceding = encode(binding=binding, value=value, tie=tie, backwards=True)
+    return Page(items=items, next=following, previous=preceding)
+
+
+def links(request: Request, page: Page) -> dict[str, str | None]:
+    """Absolute URLs of the neighbouring pages, the other parameters kept."""
+    url = request.build_absolute_uri()
+    return {
+        "next": replace_query_param(url, CURSOR_PARAM, page.next) if page.next else None,
+        "previous": (
+            replace_query_param(url, CURSOR_PARAM, page.previous) if page.previous else None
+        ),
+    }
+
+
+def link_header(urls: dict[str, str | None]) -> str | None:
+    """RFC 8288 Link header value: rel="next" and rel="prev"."""
+    parts = [
+        f'<{url}>; rel="{rel}"'
+        for rel, url in (("next", urls["next"]), ("prev", urls["previous"]))
+        if url
+    ]
+    return ", ".join(parts) or None
