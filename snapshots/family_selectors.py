@@ -61,7 +61,7 @@ class RollupPoint:
 
 
 def family_history(*, family: Family, snapshot: Snapshot, days: int = 30) -> list[RollupPoint]:
-    """The family's rollups in the complete snapshots of the `days` before `snapshot`, oldest first."""
+    """The family's rollups in complete snapshots of the `days` before `snapshot`, oldest first."""
     since = snapshot.taken_at - timedelta(days=days)
     rows = (
         FamilyRollup.objects.filter(
@@ -114,18 +114,14 @@ def family_members(*, family: Family, snapshot: Snapshot) -> QuerySet[Observatio
         Observation.objects.filter(
             snapshot=snapshot, model__private=False, model__family_membership__family=family
         )
-        .select_related(
-            "model", "model__provider", "model__family_membership", "model__family_membership__source"
-        )
+        .select_related("model__provider", "model__family_membership__source")
         .order_by("rank", "model__hub_id")
     )
 
 
 def membership_of(*, model: HubModel) -> FamilyMember | None:
     """A model's family membership (family and source joined), or None."""
-    return (
-        FamilyMember.objects.select_related("family", "source").filter(model=model).first()
-    )
+    return FamilyMember.objects.select_related("family", "source").filter(model=model).first()
 
 
 def other_members(
