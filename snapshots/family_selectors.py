@@ -119,9 +119,17 @@ def family_members(*, family: Family, snapshot: Snapshot) -> QuerySet[Observatio
     )
 
 
-def membership_of(*, model: HubModel) -> FamilyMember | None:
-    """A model's family membership (family and source joined), or None."""
-    return FamilyMember.objects.select_related("family", "source").filter(model=model).first()
+def membership_of(model: HubModel) -> FamilyMember | None:
+    """A model's family membership, or None.
+
+    Free when the model was read with
+    `select_related("family_membership__family", "family_membership__source")`
+    (as `selectors.model_in_snapshot` does); one query otherwise.
+    """
+    try:
+        return model.family_membership
+    except FamilyMember.DoesNotExist:
+        return None
 
 
 def other_members(

@@ -38,8 +38,17 @@ class ModelView:
 
 
 def model_in_snapshot(*, hub_id: str, snapshot: Snapshot | None) -> ModelView | None:
-    """A public catalog model with its observation in `snapshot`; None if we never saw it."""
-    model = HubModel.objects.select_related("provider").filter(hub_id=hub_id, private=False).first()
+    """A public catalog model with its observation in `snapshot`; None if we never saw it.
+
+    The model comes with its provider and its family membership joined.
+    """
+    model = (
+        HubModel.objects.select_related(
+            "provider", "family_membership__family", "family_membership__source"
+        )
+        .filter(hub_id=hub_id, private=False)
+        .first()
+    )
     if model is None:
         return None
     observation = None
