@@ -114,7 +114,11 @@ def family_members(*, family: Family, snapshot: Snapshot) -> QuerySet[Observatio
         Observation.objects.filter(
             snapshot=snapshot, model__private=False, model__family_membership__family=family
         )
-        .select_related("model__provider", "model__family_membership__source")
+        .select_related(
+            "model__provider",
+            "model__family_membership__family",
+            "model__family_membership__source",
+        )
         .order_by("rank", "model__hub_id")
     )
 

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from api import health
 
-from . import views
+from . import families, views
 
 app_name = "v4"
 
@@ -14,5 +14,7 @@ urlpatterns = [
     path("tags", views.tags, name="tags"),
     path("snapshots", views.snapshots, name="snapshots"),
     path("health", health.health, name="health"),
+    path("families", families.families, name="families"),
+    path("families/<slug:slug>", families.family_detail, name="family"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]

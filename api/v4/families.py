@@ -1,0 +1,123 @@
+"""/api/v4/families: model families with their rollups, and one family's members.
+
+A family's figures are the sums over its public members in the latest
+snapshot (snapshots.rollups); its members are those very rows, so a client
+that adds them up gets the family's figures.
+"""
+
+from __future__ import annotations
+
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.errors import ApiError
+from api.shared import iso_time, latest_snapshot_or_503
+from registry.models import Family
+from snapshots import family_selectors
+from snapshots.family_selectors import RollupPoint
+from snapshots.models import FamilyRollup, Observation, Snapshot
+from tagging import selectors as tag_selectors
+
+from . import serializers
+from .params import reject_unknown
+from .views import HISTORY_DAYS, _links, _paging, cached
+
+
+def family_row(family: Family, rollup: FamilyRollup | None) -> dict:
+    """A family and its rollup in the latest snapshot (zeros when it has no public member)."""
+    return {
+        "slug": family.slug,
+        "name": family.name,
+        "description": family.description or None,
+        "provider": family.provider.name if family.provider_id else None,
+        "members": rollup.members if rollup else 0,
+        "downloads": rollup.downloads if rollup else 0,
+        "likes": rollup.likes if rollup else 0,
+        "delta_24h": {
+            "downloads": rollup.delta_downloads_24h if rollup else None,
+            "likes": rollup.delta_likes_24h if rollup else None,
+        },
+        "delta_7d": {
+            "downloads": rollup.delta_downloads_7d if rollup else None,
+            "likes": rollup.delta_likes_7d if rollup else None,
+        },
+        "top_member": rollup.top_member.hub_id if rollup and rollup.top_member_id else None,
+    }
+
+
+def member_row(observation: Observation, *, snapshot: Snapshot, tags) -> dict:
+    """A member: the v4 model row, with how it belongs to the family."""
+    membership = observation.model.family_membership
+    return {
+        **serializers.model_row(observation, snapshot=snapshot, tags=tags),
+        "relation": membership.relation,
+        "via": membership.via,
+        "source": membership.source.hub_id if membership.source_id else None,
+    }
+
+
+def history_point(point: RollupPoint) -> dict:
+    return {
+        "snapshot_id": point.snapshot_id,
+        "taken_at": iso_time(point.taken_at),
+        "members": point.members,
+        "downloads": point.downloads,
+        "likes": point.likes,
+        "delta_downloads_24h": point.delta_downloads_24h,
+        "delta_likes_24h": point.delta_likes_24h,
+    }
+
+
+@cached
+@api_view(["GET"])
+def families(request: Request) -> Response:
+    """The latest snapshot's families, most downloaded first, a page at a time."""
+    reject_unknown(request, ("limit", "offset"))
+    limit, offset = _paging(request)
+    snapshot = latest_snapshot_or_503()
+    rows = family_selectors.family_rollups(snapshot=snapshot)
+    count = rows.count()
+    page = list(rows[offset : offset + limit])
+    return Response(
+        {
+            "snapshot": serializers.snapshot_ref(snapshot),
+            "count": count,
+            "limit": limit,
+            "offset": offset,
+            **_links(request, count=count, limit=limit, offset=offset),
+            "results": [family_row(r.family, r) for r in page],
+        }
+    )
+
+
+@cached
+@api_view(["GET"])
+def family_detail(request: Request, slug: str) -> Response:
+    """One family: its rollup, its members (a page at a time, by rank) and 30 days of rollups."""
+    reject_unknown(request, ("limit", "offset"))
+    limit, offset = _paging(request)
+    snapshot = latest_snapshot_or_503()
+    family = family_selectors.family_by_slug(slug=slug)
+    if family is None:
+        raise ApiError(code="not_found", message=f"No family '{slug}'.", status_code=404)
+    rollup = family_selectors.family_rollup(family=family, snapshot=snapshot)
+    history = family_selectors.family_history(family=family, snapshot=snapshot, days=HISTORY_DAYS)
+    members = family_selectors.family_members(family=family, snapshot=snapshot).defer(
+        "model__hub_tags", "model__base_models"
+    )
+    count = members.count()
+    page = list(members[offset : offset + limit])
+    tags = tag_selectors.tags_for_models(model_ids=[o.model_id for o in page])
+    return Response(
+        {
+            "snapshot": serializers.snapshot_ref(snapshot),
+            "family": family_row(family, rollup),
+            "count": count,
+            "limit": limit,
+            "offset": offset,
+            **_links(request, count=count, limit=limit, offset=offset),
+            "members": [member_row(o, snapshot=snapshot, tags=tags[o.model_id]) for o in page],
+            "history": [history_point(point) for point in history],
+        }
+    )
