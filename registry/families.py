@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,24 +64,30 @@ def relation_of(hub_relation: str) -> str:
 
 
 class _Prefixes:
-    """Case-insensitive prefix lookup: one dict probe per distinct prefix length."""
+    """Case-insensitive prefix lookup, bucketed by the id's owner.
+
+    Prefixes almost always name an owner ("google/gemma"): a model's id is
+    compared only with the prefixes of its own owner, and the few without a
+    '/' with every id. Values are given lowercase.
+    """
 
     def __init__(self) -> None:
-        self.by_length: dict[int, dict[str, tuple[RuleKey, int]]] = {}
+        self.by_owner: dict[str, list[tuple[str, RuleKey, int]]] = {}
+        self.ownerless: list[tuple[str, RuleKey, int]] = []
 
     def add(self, prefix: str, key: RuleKey, family_id: int) -> None:
-        table = self.by_length.setdefault(len(prefix), {})
         prefix = prefix.lower()
-        if prefix not in table or key < table[prefix][0]:
-            table[prefix] = (key, family_id)
+        owner, slash, _ = prefix.partition("/")
+        bucket = self.by_owner.setdefault(owner, []) if slash else self.ownerless
+        bucket.append((prefix, key, family_id))
 
     def best(self, value: str) -> tuple[RuleKey, int] | None:
         found = None
-        for length, table in self.by_length.items():
-            if length <= len(value):
-                hit = table.get(value[:length])
-                if hit is not None and (found is None or hit[0] < found[0]):
-                    found = hit
+        candidates = self.by_owner.get(value.partition("/")[0], ())
+        for bucket in (candidates, self.ownerless):
+            for prefix, key, family_id in bucket:
+                if (found is None or key < found[0]) and value.startswith(prefix):
+                    found = (key, family_id)
         return found
 
 
@@ -94,10 +101,9 @@ class CompiledFamilyRules:
     base_prefixes: _Prefixes
 
     def own_family(self, *, hub_id: str, author: str) -> int | None:
-        """The family the rules on a model's own id and author give it."""
-        lowered = hub_id.lower()
-        found = self.prefixes.best(lowered)
-        hit = self.authors.get((author or "").lower())
+        """The family the rules on a model's own id and author give it (both lowercase)."""
+        found = self.prefixes.best(hub_id)
+        hit = self.authors.get(author)
         if hit is not None and (found is None or hit[0] < found[0]):
             found = hit
         for pattern, key, family_id in self.regexes:
@@ -106,10 +112,10 @@ class CompiledFamilyRules:
         return None if found is None else found[1]
 
     def base_family(self, pairs: Iterable[tuple[str, str]]) -> tuple[int, str] | None:
-        """(family, hub relation) from `base_model` rules over a model's base ids."""
+        """(family, hub relation) from `base_model` rules over a model's base ids (lowercase)."""
         found = None
         for hub_relation, base_id in pairs:
-            hit = self.base_prefixes.best(base_id.lower())
+            hit = self.base_prefixes.best(base_id)
             if hit is not None and (found is None or hit[0] < found[0][0]):
                 found = (hit, hub_relation)
         return None if found is None else (found[0][1], found[1])
@@ -184,12 +190,7 @@ def families_assign(*, model_ids: Iterable[int] | QuerySet | None = None) -> Fam
     scope = None if model_ids is None else set(model_ids)
     with transaction.atomic():
         models = _catalog()
-        current = {
-            row[0]: row[1:]
-            for row in FamilyMember.objects.order_by().values_list(
-                "model_id", "family_id", "relation", "via", "source_id"
-            )
-        }
+        current = _memberships()
         wanted = _decide(rules, models, current=current, scope=scope)
         result = _rewrite(current, wanted)
         if result.any_change:
@@ -208,22 +209,25 @@ def families_assign(*, model_ids: Iterable[int] | QuerySet | None = None) -> Fam
     return result
 
 
-# pk -> (hub id, author, [(hub relation, base id)])
+# pk -> (hub id, author, [(hub relation, base id)]), ids and author lowercase
 Catalog = dict[int, tuple[str, str, list[tuple[str, str]]]]
 
 
 def _catalog() -> Catalog:
-    """Every model's id, author and base links, as plain tuples from one statement.
+    """Every model's id, author and base links, lowercase, as plain tuples from one statement.
 
-    The JSON column is read as text and decoded only when not empty: most
-    models have no base.
+    Families compare case-insensitively, so the database lowers the text. The
+    JSON column is read as text and decoded only when not empty: most models
+    have no base.
     """
     meta = HubModel._meta
-    columns = ", ".join(
+    pk, hub_id, author, bases = (
         meta.get_field(name).column for name in ("id", "hub_id", "author", "base_models")
     )
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {meta.db_table}")
+        cursor.execute(
+            f"SELECT {pk}, LOWER({hub_id}), LOWER({author}), {bases} FROM {meta.db_table}"
+        )
         rows = cursor.fetchall()
     loads = json.loads
     catalog: Catalog = {}
@@ -233,9 +237,20 @@ def _catalog() -> Catalog:
             decoded = loads(bases) if isinstance(bases, str) else bases
             for item in decoded or ():
                 if isinstance(item, list | tuple) and len(item) == 2 and item[1]:
-                    pairs.append((str(item[0] or ""), str(item[1])))
-        catalog[pk] = (hub_id, author, pairs)
+                    pairs.append((str(item[0] or ""), str(item[1]).lower()))
+        catalog[pk] = (hub_id, author or "", pairs)
     return catalog
+
+
+def _memberships() -> dict[int, tuple]:
+    """Every membership as it stands: model id -> (family, relation, via, source)."""
+    meta = FamilyMember._meta
+    columns = ", ".join(
+        meta.get_field(name).column for name in ("model", "family", "relation", "via", "source")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {meta.db_table}")
+        return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
 def _decide(
@@ -246,13 +261,14 @@ def _decide(
     scope: set[int] | None,
 ) -> dict[int, Membership]:
     wanted: dict[int, Membership] = {}
-    for pk, (hub_id, author, pairs) in models.items():
-        if scope is not None and pk not in scope:
-            # Unchanged since the rules last looked: keep what they gave.
-            kept = current.get(pk)
-            if kept is not None and kept[2] == Via.RULE:
-                wanted[pk] = kept
-            continue
+    if scope is None:
+        matched: Iterable[int] = models
+    else:
+        # Models unchanged since the rules last looked keep what they gave.
+        wanted = {pk: row for pk, row in current.items() if row[2] == Via.RULE and pk not in scope}
+        matched = [pk for pk in scope if pk in models]
+    for pk in matched:
+        hub_id, author, pairs = models[pk]
         family_id = rules.own_family(hub_id=hub_id, author=author)
         if family_id is not None:
             relation = relation_of(pairs[0][0]) if pairs else Relation.BASE
@@ -264,23 +280,40 @@ def _decide(
                 wanted[pk] = (found[0], relation_of(found[1]), Via.RULE, None)
 
     # Inheritance, one link per round from what earlier rounds settled: the
-    # nearest family wins, and a cycle simply never settles.
-    pk_by_id = {hub_id.lower(): pk for pk, (hub_id, _, _) in models.items()}
-    pending = {pk: pairs for pk, (_, _, pairs) in models.items() if pairs and pk not in wanted}
+    # nearest family wins, and a cycle simply never settles. Base ids are
+    # resolved to catalog models once; each round looks only at the models
+    # whose base settled in the round before.
+    pk_by_id = {hub_id: pk for pk, (hub_id, _, _) in models.items()}
+    links: dict[int, list[tuple[str, int]]] = {}
+    children: dict[int, list[int]] = defaultdict(list)
+    for pk, (_, _, pairs) in models.items():
+        if not pairs or pk in wanted:
+            continue
+        resolved = [
+            (hub_relation, base_pk)
+            for hub_relation, base_id in pairs
+            if (base_pk := pk_by_id.get(base_id)) is not None and base_pk != pk
+        ]
+        if resolved:
+            links[pk] = resolved
+            for _, base_pk in resolved:
+                children[base_pk].append(pk)
+    frontier: Iterable[int] = list(wanted)
     for _ in range(MAX_DEPTH):
+        candidates = {
+            child for base in frontier for child in children.get(base, ()) if child not in wanted
+        }
         settled: dict[int, Membership] = {}
-        for pk, pairs in pending.items():
-            for hub_relation, base_id in pairs:
-                base_pk = pk_by_id.get(base_id.lower())
-                if base_pk is not None and base_pk != pk and base_pk in wanted:
+        for pk in candidates:
+            for hub_relation, base_pk in links[pk]:
+                if base_pk in wanted:
                     family_id = wanted[base_pk][0]
                     settled[pk] = (family_id, relation_of(hub_relation), Via.BASE_MODEL, base_pk)
                     break
         if not settled:
             break
         wanted.update(settled)
-        for pk in settled:
-            del pending[pk]
+        frontier = list(settled)
     return wanted
 
 
