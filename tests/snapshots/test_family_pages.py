@@ -146,3 +146,32 @@ def test_the_model_page_names_the_family_relation_and_other_members(client, llam
     assert 'href="/models/q1/Llama-GGUF"' not in others
     assert "hidden/Llama-private" not in others
     assert "Also in the" not in page(client, "/models/google/vit-base")
+
+
+def test_the_model_page_asks_one_more_query_only_for_the_other_members(client, llama):
+    published_snapshot(catalog(), taken_at=T0)
+    with CaptureQueriesContext(connection) as member:
+        page(client, "/models/q1/Llama-GGUF")
+    with CaptureQueriesContext(connection) as loner:
+        page(client, "/models/google/vit-base")
+    # latest snapshot, the model with provider and membership, its observation,
+    # its tags, its history; and for a member, the family's other members.
+    assert len(loner) == 5, [q["sql"][:60] for q in loner.captured_queries]
+    assert len(member) == 6
+
+
+def test_the_filter_selector_narrows_observations_to_a_family(llama):
+    from snapshots import family_selectors, selectors
+
+    snapshot = published_snapshot(catalog(), taken_at=T0)
+    rows = selectors.leaderboard_rows(snapshot=snapshot)
+    in_llama = family_selectors.observations_in_family(rows, "llama")
+    assert [o.model.hub_id for o in in_llama] == [
+        BASE,
+        f"{BASE}-Instruct",
+        "q2/Llama-GGUF",
+        "q1/Llama-GGUF",
+        "q0/Llama-GGUF",
+    ]
+    assert list(family_selectors.observations_in_family(rows, "nope")) == []
+    assert family_selectors.family_choices() == [("llama", "Llama"), ("qwen", "Qwen")]
