@@ -189,7 +189,7 @@ def families_assign(*, model_ids: Iterable[int] | QuerySet | None = None) -> Fam
     rules = family_rules_compile()
     scope = None if model_ids is None else set(model_ids)
     with transaction.atomic():
-        models = _catalog()
+        models = _catalog(scope)
         current = _memberships()
         wanted = _decide(rules, models, current=current, scope=scope)
         result = _rewrite(current, wanted)
@@ -213,21 +213,43 @@ def families_assign(*, model_ids: Iterable[int] | QuerySet | None = None) -> Fam
 Catalog = dict[int, tuple[str, str, list[tuple[str, str]]]]
 
 
-def _catalog() -> Catalog:
-    """Every model's id, author and base links, lowercase, as plain tuples from one statement.
+# Past this many models in scope, reading the whole catalog costs no more.
+SCOPED_READ_LIMIT = 20_000
 
-    Families compare case-insensitively, so the database lowers the text. The
-    JSON column is read as text and decoded only when not empty: most models
-    have no base.
+
+def _catalog(scope: set[int] | None) -> Catalog:
+    """The models that can be in a family, lowercase, as plain tuples from one statement.
+
+    With a scope, only the models that may matter are read: those with base
+    links (inheritance), those a rule placed (the roots families are
+    inherited from) and those in scope (matched again). A model outside all
+    three can neither be in a family nor pass one on. Families compare
+    case-insensitively, so the database lowers the text. The JSON column is
+    read as text and decoded only when not empty.
     """
     meta = HubModel._meta
     pk, hub_id, author, bases = (
         meta.get_field(name).column for name in ("id", "hub_id", "author", "base_models")
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {pk}, LOWER({hub_id}), LOWER({author}), {bases} FROM {meta.db_table}"
+    sql = f"SELECT {pk}, LOWER({hub_id}), LOWER({author}), {bases} FROM {meta.db_table}"
+    params: list = []
+    if scope is not None and len(scope) <= SCOPED_READ_LIMIT:
+        members = FamilyMember._meta
+        ruled = (
+            f"SELECT {members.get_field('model').column} FROM {members.db_table} "
+            f"WHERE {members.get_field('via').column} = %s"
         )
+        joined = ",".join(str(int(i)) for i in scope)
+        if connection.vendor == "postgresql":
+            empty, in_scope = "'[]'::jsonb", "ANY(string_to_array(%s, ',')::bigint[])"
+            sql += f" WHERE {bases} <> {empty} OR {pk} IN ({ruled}) OR {pk} = {in_scope}"
+        else:
+            in_scope = "(SELECT value FROM json_each(%s))"
+            sql += f" WHERE {bases} <> '[]' OR {pk} IN ({ruled}) OR {pk} IN {in_scope}"
+            joined = f"[{joined}]"
+        params = [Via.RULE.value, joined]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     loads = json.loads
     catalog: Catalog = {}
