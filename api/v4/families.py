@@ -7,13 +7,15 @@ that adds them up gets the family's figures.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import ApiError
 from api.shared import iso_time, latest_snapshot_or_503
-from registry.models import Family
+from registry.models import Family, FamilyMember
 from snapshots import family_selectors
 from snapshots.family_selectors import RollupPoint
 from snapshots.models import FamilyRollup, Observation, Snapshot
@@ -69,7 +71,71 @@ def history_point(point: RollupPoint) -> dict:
     }
 
 
+# --- The OpenAPI description of the bodies (the views return plain dicts) -----
+
+
+class FamilyDelta(fields.Serializer):
+    downloads = fields.IntegerField(allow_null=True, help_text="Sum of members' known deltas.")
+    likes = fields.IntegerField(allow_null=True)
+
+
+class FamilyRow(fields.Serializer):
+    """A family and its rollup in the latest snapshot."""
+
+    slug = fields.SlugField()
+    name = fields.CharField()
+    description = fields.CharField(allow_null=True)
+    provider = fields.CharField(allow_null=True)
+    members = fields.IntegerField(min_value=0, help_text="Public members in the snapshot.")
+    downloads = fields.IntegerField(help_text="Sum of the members' 30-day downloads.")
+    likes = fields.IntegerField()
+    delta_24h = FamilyDelta()
+    delta_7d = FamilyDelta()
+    top_member = fields.CharField(allow_null=True, help_text="The best ranked member's id.")
+
+
+class FamilyMembership(fields.Serializer):
+    """What a member adds to the v4 model row (every ModelRow field comes first)."""
+
+    relation = fields.ChoiceField(choices=FamilyMember.Relation.values)
+    via = fields.ChoiceField(choices=FamilyMember.Via.values)
+    source = fields.CharField(allow_null=True, help_text="The base the family came through.")
+
+
+class FamilyRollupPoint(fields.Serializer):
+    snapshot_id = fields.IntegerField()
+    taken_at = fields.DateTimeField()
+    members = fields.IntegerField()
+    downloads = fields.IntegerField()
+    likes = fields.IntegerField()
+    delta_downloads_24h = fields.IntegerField(allow_null=True)
+    delta_likes_24h = fields.IntegerField(allow_null=True)
+
+
+class FamilyQuery(fields.Serializer):
+    limit = fields.IntegerField(required=False, min_value=1, max_value=500, default=100)
+    offset = fields.IntegerField(required=False, min_value=0, max_value=10_000_000, default=0)
+
+
+_PAGE = {
+    "snapshot": inline_serializer("FamilySnapshotRef", {"id": fields.IntegerField(),
+                                                        "taken_at": fields.DateTimeField()}),
+    "count": fields.IntegerField(min_value=0),
+    "limit": fields.IntegerField(),
+    "offset": fields.IntegerField(),
+    "next": fields.URLField(allow_null=True),
+    "previous": fields.URLField(allow_null=True),
+}  # fmt: skip
+
+
 @cached
+@extend_schema(
+    operation_id="families_list",
+    summary="The latest snapshot's model families, most downloaded first",
+    parameters=[FamilyQuery],
+    responses={200: inline_serializer("FamilyPage", {**_PAGE, "results": FamilyRow(many=True)})},
+    tags=["families"],
+)
 @api_view(["GET"])
 def families(request: Request) -> Response:
     """The latest snapshot's families, most downloaded first, a page at a time."""
@@ -92,6 +158,23 @@ def families(request: Request) -> Response:
 
 
 @cached
+@extend_schema(
+    operation_id="families_retrieve",
+    summary="One family: its rollup, its members by rank (a page), 30 days of rollups",
+    parameters=[FamilyQuery],
+    responses={
+        200: inline_serializer(
+            "FamilyDetail",
+            {
+                **_PAGE,
+                "family": FamilyRow(),
+                "members": FamilyMembership(many=True),
+                "history": FamilyRollupPoint(many=True),
+            },
+        )
+    },
+    tags=["families"],
+)
 @api_view(["GET"])
 def family_detail(request: Request, slug: str) -> Response:
     """One family: its rollup, its members (a page at a time, by rank) and 30 days of rollups."""
