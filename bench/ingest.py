@@ -254,6 +254,7 @@ class Run:
     write: float
     ingest: float  # the part of `write` spent in snapshots.ingest.snapshot_ingest
     tags: float  # the part of `write` spent in tagging.services.tags_apply (publish)
+    families: float  # the part of `write` spent assigning families and rolling them up
     observations: int
     catalog_created: int
 
@@ -295,11 +296,19 @@ def service_timer(name: str) -> Iterator[list[float]]:
 
 
 def time_import(path: Path, *, profiler: cProfile.Profile | None) -> tuple[float, ...]:
-    """Read, validate and import one archive file; return (read, validate, write, ingest, tags)."""
+    """Read, validate and import one archive file.
+
+    Returns (read, validate, write, ingest, tags, families).
+    """
     from registry.archive import read_archive, validate_records
     from snapshots.services import snapshot_import
 
-    with service_timer("snapshot_ingest") as ingest, service_timer("tags_apply") as tags:
+    with (
+        service_timer("snapshot_ingest") as ingest,
+        service_timer("tags_apply") as tags,
+        service_timer("families_assign") as assign,
+        service_timer("family_rollups_compute") as rollups,
+    ):
         if profiler:
             profiler.enable()
         t0 = time.perf_counter()
@@ -313,7 +322,7 @@ def time_import(path: Path, *, profiler: cProfile.Profile | None) -> tuple[float
             profiler.disable()
     if not outcome.created:
         raise SystemExit(f"{path.name} was imported before: nothing was written")
-    return t1 - t0, t2 - t1, t3 - t2, sum(ingest), sum(tags)
+    return t1 - t0, t2 - t1, t3 - t2, sum(ingest), sum(tags), sum(assign) + sum(rollups)
 
 
 @dataclass
@@ -355,7 +364,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> list[Run]:
     for number, day in enumerate(days, start=1):
         catalog_before = HubModel.objects.count()
         print(f"Snapshot {number}: importing {day.path.name}...", flush=True)
-        read, validate, write, ingest, tags = time_import(day.path, profiler=profiler)
+        read, validate, write, ingest, tags, families = time_import(day.path, profiler=profiler)
         snapshot = Snapshot.objects.get(source_name=day.path.name)
         observations = Observation.objects.filter(snapshot=snapshot).count()
         if observations != day.models or snapshot.status != Snapshot.Status.COMPLETE:
@@ -377,6 +386,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> list[Run]:
                 write=write,
                 ingest=ingest,
                 tags=tags,
+                families=families,
                 observations=observations,
                 catalog_created=HubModel.objects.count() - catalog_before,
             )
@@ -406,7 +416,7 @@ def server_version() -> str:
 def report(runs: list[Run]) -> bool:
     header = (
         f"{'snapshot':<13} {'models':>8} {'new':>7} {'revised':>7} {'MB':>5} | {'read':>5} "
-        f"{'valid.':>6} {'write':>5} = {'ingest':>6} + {'publ.':>5} ({'tags':>5}) | "
+        f"{'valid.':>6} {'write':>5} = {'ingest':>6} + {'publ.':>5} ({'tags':>5} {'fam.':>5}) | "
         f"{'total':>5} {'obs/s':>7}"
     )
     print()
@@ -416,14 +426,16 @@ def report(runs: list[Run]) -> bool:
         print(
             f"{run.label:<13} {run.models:>8,} {run.catalog_created:>7,} {run.revised:>7,} "
             f"{run.file_mb:>5.1f} | {run.read:>5.2f} {run.validate:>6.2f} {run.write:>5.2f} = "
-            f"{run.ingest:>6.2f} + {run.write - run.ingest:>5.2f} ({run.tags:>5.2f}) | "
+            f"{run.ingest:>6.2f} + {run.write - run.ingest:>5.2f} "
+            f"({run.tags:>5.2f} {run.families:>5.2f}) | "
             f"{run.total:>5.2f} {run.per_second:>7,.0f}"
         )
     print(
         "Seconds. read: read_archive; valid.: validate_records; write: snapshot_import, which is\n"
         "ingest (snapshots.ingest: catalog, observations and their deltas) + publ. (the rest:\n"
         "snapshot row, publish with its capability tags (tags: tags_apply on the models created\n"
-        "or changed), commit with its deferred foreign-key checks)."
+        "or changed; fam.: families assigned and rolled up), commit with its deferred\n"
+        "foreign-key checks)."
     )
     print()
     import django

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -153,3 +156,125 @@ class HubModel(models.Model):
     def provider_name(self) -> str:
         """The provider as people know it, else the Hub author."""
         return self.provider.name if self.provider_id else self.author
+
+
+class Family(models.Model):
+    """A model family as people name it ("Llama", "Qwen"), with its finetunes,
+    quantizations, adapters and merges.
+
+    Which models belong is decided by `FamilyRule`s and by `base_model` links
+    (registry.families.families_assign); the result is `FamilyMember`.
+    """
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="families"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "families"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FamilyRule(models.Model):
+    """Puts the models it matches into a family.
+
+    Rules on a model's own id or author beat anything inherited through
+    `base_model` links; among several matching rules the lowest `priority`
+    wins, then the longest pattern.
+    """
+
+    class Kind(models.TextChoices):
+        ID_PREFIX = "id_prefix", "Model id starts with"
+        ID_REGEX = "id_regex", "Model id matches regex"
+        AUTHOR = "author", "Author equals"
+        BASE_MODEL = "base_model", "A base model's id starts with"
+
+    # Kinds that look at the model itself, not at what it derives from.
+    OWN_KINDS = (Kind.ID_PREFIX, Kind.ID_REGEX, Kind.AUTHOR)
+
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="rules")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    pattern = models.CharField(
+        max_length=200,
+        help_text="Compared case-insensitively. A regex is searched in the id "
+        "(e.g. ^google/gemma-); a base model prefix is matched against the ids in "
+        "the model's base_model tags (e.g. meta-llama/).",
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=100, help_text="When several rules match a model, the lowest wins."
+    )
+    is_active = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["family", "priority", "kind", "pattern"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["family", "kind", "pattern"], name="family_rule_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pattern!r} → {self.family}"
+
+    def clean(self) -> None:
+        self.pattern = (self.pattern or "").strip()
+        if not self.pattern:
+            raise ValidationError({"pattern": "A rule needs a pattern."})
+        if self.kind == self.Kind.ID_REGEX:
+            try:
+                compiled = re.compile(self.pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValidationError(
+                    {"pattern": f"Not a valid regular expression: {exc}"}
+                ) from exc
+            # A pattern that matches the empty string matches every id.
+            if compiled.search("") is not None:
+                raise ValidationError(
+                    {"pattern": "This pattern matches every model id; make it more specific."}
+                )
+        elif self.kind == self.Kind.AUTHOR and "/" in self.pattern:
+            raise ValidationError({"pattern": "An author has no '/': use 'id starts with'."})
+
+
+class FamilyMember(models.Model):
+    """The family a model belongs to now, and how: one family per model.
+
+    Written only by registry.families.families_assign.
+    """
+
+    class Relation(models.TextChoices):
+        BASE = "base"
+        FINETUNE = "finetune"
+        QUANTIZED = "quantized"
+        ADAPTER = "adapter"
+        MERGE = "merge"
+
+    class Via(models.TextChoices):
+        RULE = "rule", "a family rule"
+        BASE_MODEL = "base_model", "its base model"
+
+    model = models.OneToOneField(
+        HubModel, on_delete=models.CASCADE, primary_key=True, related_name="family_membership"
+    )
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="members")
+    relation = models.CharField(max_length=16, choices=Relation.choices)
+    via = models.CharField(max_length=16, choices=Via.choices)
+    source = models.ForeignKey(
+        HubModel,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The base model the family came through (inherited members only).",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.model_id} in {self.family_id} ({self.relation})"

@@ -86,3 +86,7 @@ class ObservationAdmin(ReadOnlyAdmin):
 @admin.register(Lease)
 class LeaseAdmin(ReadOnlyAdmin):
     list_display = ("name", "holder", "host", "pid", "acquired_at", "expires_at")
+
+
+# The family screens register themselves (families, rules, memberships).
+from . import family_admin  # noqa: E402, F401

@@ -35,6 +35,7 @@ from django.utils import timezone
 from registry.caching import content_changed
 
 from .models import Observation, Snapshot
+from .rollups import family_rollups_compute
 
 logger = logging.getLogger("modelboard.deltas")
 
@@ -315,6 +316,8 @@ def snapshots_recompute_deltas(
             if snapshot is None:  # deleted meanwhile
                 continue
             snapshot_compute_deltas(snapshot=snapshot)
+            # Family rollups sum the members' deltas: they move with them.
+            family_rollups_compute(snapshot=snapshot)
         done += 1
         if on_progress is not None:
             on_progress(done, len(pks))

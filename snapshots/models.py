@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import Q
 
-from registry.models import HubModel
+from registry.models import Family, HubModel
 
 
 class SnapshotQuerySet(models.QuerySet):
@@ -195,3 +195,36 @@ class DailyObservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} on {self.day}"
+
+
+class FamilyRollup(models.Model):
+    """One family's figures in one snapshot: the sums over its public members.
+
+    Written in bulk as a snapshot is published (snapshots.rollups), from the
+    memberships of that moment. A delta is the sum of the members' known
+    deltas (members new in the window add nothing), and null when no member
+    has one: unknown, never 0.
+    """
+
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.CASCADE, related_name="family_rollups", db_index=False
+    )
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="rollups")
+    members = models.PositiveIntegerField()
+    downloads = models.BigIntegerField(help_text="Sum of the members' 30-day downloads.")
+    likes = models.BigIntegerField()
+    delta_downloads_24h = models.BigIntegerField(null=True, blank=True)
+    delta_likes_24h = models.BigIntegerField(null=True, blank=True)
+    delta_downloads_7d = models.BigIntegerField(null=True, blank=True)
+    delta_likes_7d = models.BigIntegerField(null=True, blank=True)
+    top_member = models.ForeignKey(
+        HubModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "family"], name="family_rollup_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family_id} @ {self.snapshot_id}"

@@ -40,10 +40,19 @@ class ModelView:
 
 
 def model_in_snapshot(*, hub_id: str, snapshot: Snapshot | None) -> ModelView | None:
-    """A public catalog model with its observation in `snapshot`; None if we never saw it."""
+    """A public catalog model with its observation in `snapshot`; None if we never saw it.
+
+    The model comes with its provider and its family membership joined.
+    """
     if "\x00" in hub_id or len(hub_id) > HUB_ID_MAX_LENGTH:
         return None  # no Hub id looks like that, and PostgreSQL refuses NUL in text
-    model = HubModel.objects.select_related("provider").filter(hub_id=hub_id, private=False).first()
+    model = (
+        HubModel.objects.select_related(
+            "provider", "family_membership__family", "family_membership__source"
+        )
+        .filter(hub_id=hub_id, private=False)
+        .first()
+    )
     if model is None:
         return None
     observation = None

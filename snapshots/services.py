@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from registry.archive import ArchiveFile
 from registry.caching import content_changed
+from registry.families import families_assign
 from registry.gcpause import cyclic_gc_paused
 from registry.hub import BudgetExhausted, CallBudget, HubClient, HubError, ModelNotFound
 from registry.metrics import observe_refresh
@@ -25,6 +26,7 @@ from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
 from .models import Observation, Snapshot
+from .rollups import family_rollups_compute
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -64,6 +66,9 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     get theirs decided again; None means every model of the snapshot.
     Curators' rule changes re-apply to every model from the admin.
 
+    Families follow the same rule (registry.families), and the snapshot's
+    family rollups are written here (snapshots.rollups).
+
     The compact daily history is not written here: observations are rolled
     up into it when they are pruned (`snapshots.retention`).
     """
@@ -76,6 +81,17 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
             tags_apply(model_ids=Observation.objects.filter(snapshot=snapshot).values("model_id"))
         elif touched_model_ids:
             tags_apply(model_ids=touched_model_ids)
+        # Families, like tags, depend on catalog fields alone; the rollups
+        # then sum this snapshot's figures over them.
+        if touched_model_ids is None:
+            families_assign(
+                model_ids=Observation.objects.filter(snapshot=snapshot).values_list(
+                    "model_id", flat=True
+                )
+            )
+        elif touched_model_ids:
+            families_assign(model_ids=touched_model_ids)
+        family_rollups_compute(snapshot=snapshot)
     now = timezone.now()
     snapshot.status = Snapshot.Status.COMPLETE
     snapshot.published_at = now

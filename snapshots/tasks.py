@@ -6,7 +6,7 @@ from datetime import datetime
 from celery import shared_task
 from django.db import OperationalError
 
-from . import deltas, retention, services
+from . import deltas, retention, rollups, services
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -48,3 +48,20 @@ def recompute_deltas(since: str | None = None) -> int:
     """Recompute stored deltas of snapshots taken since an ISO time (all if None)."""
     since_at = datetime.fromisoformat(since) if since else None
     return deltas.snapshots_recompute_deltas(since=since_at)
+
+
+@shared_task(
+    name="snapshots.tasks.recompute_family_rollups",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=60,
+    retry_jitter=True,
+    max_retries=3,
+)
+def recompute_family_rollups() -> int:
+    """Roll families up again in every snapshot that still has observations.
+
+    Enqueued by the admin after curators change families: the latest
+    snapshot is rolled up in the request itself, the history here.
+    """
+    return rollups.family_rollups_recompute()

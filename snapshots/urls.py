@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import family_views, views
 
 app_name = "snapshots"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     path("models/<path:hub_id>", views.model_detail, name="model"),
     path("tags/", views.tag_list, name="tags"),
     path("tags/<slug:slug>", views.tag_detail, name="tag"),
+    path("families/", family_views.family_list, name="families"),
+    path("families/<slug:slug>/", family_views.family_detail, name="family"),
 ]

@@ -24,7 +24,7 @@ from django.utils import timezone
 from registry.caching import record_lookup, versioned_key
 from tagging import selectors as tagging
 
-from . import selectors
+from . import family_selectors, selectors
 from .filters import FILTER_NAMES, LeaderboardFilter, filter_form, filter_options
 from .models import Observation, Snapshot
 
@@ -105,6 +105,7 @@ def model_detail(request: HttpRequest, hub_id: str) -> HttpResponse:
             "view": view,
             "model": model,
             "tags": tagging.tags_for_models(model_ids=[model.pk])[model.pk],
+            **_family_context(model, snapshot),
             # The table: the newest 30 of the snapshots the charts draw.
             "history": history[::-1][:RECENT_ROWS],
             "downloads": [(p.taken_at, p.downloads) for p in history],
@@ -118,6 +119,15 @@ def model_detail(request: HttpRequest, hub_id: str) -> HttpResponse:
         }
 
     return _page(request, snapshot=snapshot, key=("model", hub_id), body=body)
+
+
+def _family_context(model, snapshot: Snapshot | None) -> dict:
+    """The model's family and relation, and the family's best ranked other members."""
+    membership = family_selectors.membership_of(model)
+    others = []
+    if membership is not None and snapshot is not None:
+        others = family_selectors.other_members(membership=membership, snapshot=snapshot)
+    return {"membership": membership, "other_members": others}
 
 
 def tag_list(request: HttpRequest) -> HttpResponse:

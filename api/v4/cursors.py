@@ -231,3 +231,36 @@ def link_header(urls: dict[str, str | None]) -> str | None:
         if url
     ]
     return ", ".join(parts) or None
+
+
+def paginate(
+    request: Request,
+    response,
+    rows: QuerySet,
+    *,
+    order: Order,
+    binding: dict,
+    limit: int,
+    key: Callable[[object], tuple],
+    describe: Callable[[str, object], str] | None = None,
+) -> tuple[Page, dict[str, str | None]]:
+    """The page `request`'s cursor asks for, its neighbours' URLs, and the `Link` header set.
+
+    For list views: decode the cursor (bound to `binding`), read the page,
+    and set `response["Link"]`; the URLs go into the body as next/previous.
+    """
+    position = None
+    raw = request.query_params.get(CURSOR_PARAM, "")
+    if raw:
+        position = decode(
+            raw,
+            binding=binding,
+            describe=describe or (lambda name, value: f"{name}={value}"),
+            order=order,
+        )
+    page = page_of(rows, order=order, position=position, limit=limit, key=key, binding=binding)
+    urls = links(request, page)
+    header = link_header(urls)
+    if header:
+        response["Link"] = header
+    return page, urls

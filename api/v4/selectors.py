@@ -22,10 +22,13 @@ def public_rows(*, snapshot: Snapshot) -> QuerySet[Observation]:
     """The snapshot's public leaderboard, as v4 reads it.
 
     The catalog's JSON fields stay unread: v4 rows do not show them, and
-    decoding them is a good part of the cost of a page.
+    decoding them is a good part of the cost of a page. The family is
+    joined: every row names it.
     """
-    return snapshot_selectors.leaderboard_rows(snapshot=snapshot).defer(
-        "model__hub_tags", "model__base_models"
+    return (
+        snapshot_selectors.leaderboard_rows(snapshot=snapshot)
+        .select_related("model__family_membership__family")
+        .defer("model__hub_tags", "model__base_models")
     )
 
 

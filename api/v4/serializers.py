@@ -1,7 +1,7 @@
 """The v4 JSON shapes (DESIGN.md, "API contracts"): plain dicts from rows.
 
 Null means unknown and stays null: a delta without a baseline is null, never 0.
-Fields that later issues fill (family, badges, score, profile, anomaly) are
+Fields that later issues fill (badges, score, profile, anomaly) are
 present already with their empty value, so clients can rely on the keys.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from api.shared import iso_time
 from registry.models import HubModel
+from snapshots.family_selectors import membership_of
 from snapshots.models import Observation, Snapshot
 from snapshots.selectors import HistoryPoint
 from tagging.models import Tag
@@ -22,6 +23,12 @@ def _delta(downloads: int | None, likes: int | None, *, new: bool, has_baseline:
     # "new": absent from the baseline (its deltas are null for that reason);
     # null when there is no baseline to be absent from.
     return {"downloads": downloads, "likes": likes, "new": new if has_baseline else None}
+
+
+def _family_slug(model: HubModel) -> str | None:
+    # Joined by the v4 selectors (no query); read on demand otherwise.
+    membership = membership_of(model)
+    return membership.family.slug if membership is not None else None
 
 
 def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) -> dict:
@@ -43,7 +50,7 @@ def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) 
         "license_class": model.license_class,
         "parameters": model.parameters,
         "param_class": model.param_class,
-        "family": None,
+        "family": _family_slug(model),
         "tags": [tag.slug for tag in tags],
         "badges": [],
         "downloads": observation.downloads,

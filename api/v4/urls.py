@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from api import health
 
-from . import changes, export, schema, views
+from . import changes, export, families, schema, views
 
 app_name = "v4"
 
@@ -18,5 +18,7 @@ urlpatterns = [
     path("docs/", schema.docs_view, name="docs"),
     path("changes", changes.changes, name="changes"),
     path("export.csv", export.export_csv, name="export"),
+    path("families", families.families, name="families"),
+    path("families/<slug:slug>", families.family_detail, name="family"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]

@@ -140,7 +140,7 @@ def test_it_gives_every_model_in_the_v4_shape(client, history):
         "license_class": "open-weights",
         "parameters": 8_030_261_248,
         "param_class": "8-15B",
-        "family": None,
+        "family": "llama",  # the seeded family rule on the author
         "tags": ["chat", "code"],
         "badges": [],
         "downloads": 123_456,
