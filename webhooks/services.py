@@ -40,7 +40,8 @@ class PlanLimitExceeded(Exception):
         self.limit = limit
 
 
-def _validate(*, url: str | None, event_types: list[str] | None) -> None:
+def subscription_validate(*, url: str | None, event_types: list[str] | None) -> None:
+    """Check a URL (scheme, SSRF) and event types; raises ValidationError naming the fields."""
     errors: dict[str, list[str]] = {}
     if url is not None:
         if len(url) > 500:
@@ -61,6 +62,14 @@ def _validate(*, url: str | None, event_types: list[str] | None) -> None:
         raise ValidationError(errors)
 
 
+def subscription_limit_reached(*, organization: Organization) -> int | None:
+    """The plan's subscription limit if the organization has reached it, else None."""
+    limit = organization.plan.webhook_endpoints
+    if Subscription.objects.filter(organization=organization).count() >= limit:
+        return limit
+    return None
+
+
 @transaction.atomic
 def subscription_create(
     *, organization: Organization, url: str, event_types: list[str], description: str = ""
@@ -71,11 +80,11 @@ def subscription_create(
     (HTTPS in production, SSRF checks) or unknown event types, and
     PlanLimitExceeded when the plan's webhook_endpoints are all taken.
     """
-    _validate(url=url, event_types=event_types)
+    subscription_validate(url=url, event_types=event_types)
     # Lock the organization so two concurrent creates cannot both pass the count.
     org = Organization.objects.select_for_update().select_related("plan").get(pk=organization.pk)
-    limit = org.plan.webhook_endpoints
-    if Subscription.objects.filter(organization=org).count() >= limit:
+    limit = subscription_limit_reached(organization=org)
+    if limit is not None:
         raise PlanLimitExceeded(limit=limit)
     secret = secret_generate()
     subscription = Subscription.objects.create(
@@ -97,7 +106,7 @@ def subscription_update(
     description: str | None = None,
 ) -> Subscription:
     """Change an endpoint's URL, event types or description (checked as on create)."""
-    _validate(url=url, event_types=event_types)
+    subscription_validate(url=url, event_types=event_types)
     fields = []
     if url is not None:
         subscription.url = url
