@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -100,43 +100,60 @@ class Claim:
 
 
 def delivery_claim(*, delivery_id: int, now: datetime) -> tuple[str, Delivery | None]:
-    """Take a due delivery for this worker, within its subscription's concurrency cap."""
-    with transaction.atomic():
-        sub_id = (
-            Delivery.objects.filter(pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now)
-            .values_list("subscription_id", flat=True)
-            .first()
+    """Take a due delivery for this worker, within its subscription's concurrency cap.
+
+    One read (the delivery with its event, subscription and plan), then, under
+    a lock on the subscription row that serializes its claims, one
+    conditional UPDATE that also counts what is in flight.
+    """
+    delivery = (
+        Delivery.objects.select_related("event", "subscription__organization__plan")
+        .filter(pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now)
+        .first()
+    )
+    if delivery is None or not delivery.subscription.is_active:
+        return Claim.GONE, None
+    sub_id = delivery.subscription_id
+    cap = max(1, delivery.subscription.organization.plan.webhook_concurrency)
+    lease_until = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    in_flight = (
+        Delivery.objects.filter(
+            subscription_id=sub_id, status=Status.DELIVERING, claimed_until__gt=now
         )
-        if sub_id is None:
-            return Claim.GONE, None
-        # The lock serializes claims for one subscription, so the count holds.
-        sub = (
+        .values("subscription_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    with transaction.atomic():
+        locked = (
             Subscription.objects.select_for_update()
             .filter(pk=sub_id, is_active=True)
-            .select_related("organization__plan")
-            .first()
+            .order_by()  # no join for the default ordering: lock this row only
+            .values_list("pk", flat=True)
         )
-        if sub is None:
+        if not list(locked):
             return Claim.GONE, None
-        busy = Delivery.objects.filter(
-            subscription_id=sub_id, status=Status.DELIVERING, claimed_until__gt=now
-        ).count()
-        if busy >= max(1, sub.organization.plan.webhook_concurrency):
-            # Not in the queue any more: the next finishing delivery or the
-            # sweeper will hand it out.
-            Delivery.objects.filter(pk=delivery_id, status=Status.PENDING).update(enqueued_at=None)
-            return Claim.BUSY, None
-        claimed = Delivery.objects.filter(
-            pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now
-        ).update(
-            status=Status.DELIVERING,
-            claimed_until=now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
+        claimed = (
+            Delivery.objects.filter(pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now)
+            .annotate(busy=Coalesce(Subquery(in_flight), 0))
+            .filter(busy__lt=cap)
+            .update(
+                status=Status.DELIVERING,
+                claimed_until=lease_until,
+                attempts=F("attempts") + 1,
+            )
         )
         if not claimed:
-            return Claim.GONE, None
-    delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
-    delivery.subscription = sub
+            still_due = Delivery.objects.filter(
+                pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now
+            ).update(enqueued_at=None)
+            # Not claimed although due: the subscription is at its cap. It is
+            # out of the queue now; the next finishing delivery or the sweeper
+            # hands it out.
+            return (Claim.BUSY, None) if still_due else (Claim.GONE, None)
+    delivery.status = Status.DELIVERING
+    delivery.claimed_until = lease_until
+    delivery.attempts += 1
     return Claim.CLAIMED, delivery
 
 
@@ -240,15 +257,22 @@ def _settle(
     subscription = delivery.subscription
     common = {"claimed_until": None, "last_status_code": status_code, "last_error": outcome.error}
     if outcome.succeeded:
+        delivery.status = Status.SUCCEEDED
         mine.update(status=Status.SUCCEEDED, finished_at=now, **common)
-        Subscription.objects.filter(pk=subscription.pk).update(
-            last_success_at=now, failing_since=None
-        )
+        # A healthy endpoint's row is written at most once a minute: it is
+        # the row every claim locks.
+        recent = now - timedelta(seconds=60)
+        last = subscription.last_success_at
+        if subscription.failing_since is not None or last is None or last < recent:
+            Subscription.objects.filter(pk=subscription.pk).update(
+                last_success_at=now, failing_since=None
+            )
         return
     Subscription.objects.filter(pk=subscription.pk).update(
         failing_since=Coalesce(F("failing_since"), now)
     )
     if outcome.gone:
+        delivery.status = Status.FAILED
         mine.update(status=Status.FAILED, finished_at=now, **common)
         subscription_disable_for_failure(
             subscription=subscription, reason="the endpoint answered 410 Gone", now=now
@@ -256,8 +280,10 @@ def _settle(
         return
     delay = next_delay(attempts=delivery.attempts, retry_after=retry_after)
     if delay is None:
+        delivery.status = Status.FAILED
         mine.update(status=Status.FAILED, finished_at=now, **common)
     else:
+        delivery.status = Status.PENDING
         mine.update(
             status=Status.PENDING,
             next_attempt_at=now + timedelta(seconds=delay),
@@ -290,7 +316,7 @@ def delivery_run(*, delivery_id: int, now: datetime | None = None) -> str:
     finally:
         # Keep the subscription's queue moving within its concurrency cap.
         deliveries_enqueue(subscription_id=delivery.subscription_id, limit=1)
-    return Delivery.objects.values_list("status", flat=True).get(pk=delivery_id)
+    return delivery.status
 
 
 # --- Handing out ------------------------------------------------------------------

@@ -82,7 +82,11 @@ def subscription_create(
     """
     subscription_validate(url=url, event_types=event_types)
     # Lock the organization so two concurrent creates cannot both pass the count.
-    org = Organization.objects.select_for_update().select_related("plan").get(pk=organization.pk)
+    org = (
+        Organization.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(pk=organization.pk)
+    )
     limit = subscription_limit_reached(organization=org)
     if limit is not None:
         raise PlanLimitExceeded(limit=limit)
@@ -130,7 +134,7 @@ def subscription_rotate_secret(*, subscription: Subscription, now: datetime | No
     WEBHOOK_ROTATION_OVERLAP_HOURS, so receivers can switch without a gap.
     """
     now = now or timezone.now()
-    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    sub = Subscription.objects.select_for_update().order_by().get(pk=subscription.pk)
     secret = secret_generate()
     sub.previous_secret_encrypted = sub.secret_encrypted
     sub.previous_secret_expires_at = now + timedelta(hours=settings.WEBHOOK_ROTATION_OVERLAP_HOURS)
