@@ -36,6 +36,7 @@ Status = Delivery.Status
 QUEUE = "webhooks"
 PRIORITY_QUEUE = "webhooks_priority"
 USER_AGENT = "Modelboard-Webhooks/1.0"
+ROW_QUIET = timedelta(seconds=60)
 
 
 def new_msg_id() -> str:
@@ -216,6 +217,8 @@ def next_delay(*, attempts: int, retry_after: float | None) -> float | None:
 
 def delivery_attempt(*, delivery: Delivery) -> DeliveryAttempt:
     """Send a claimed delivery once, log the attempt, and settle what comes next."""
+    from .services import subscription_disable_for_failure
+
     started = timezone.now()
     body = envelope_body(delivery)
     headers = request_headers(delivery, body=body, now=started)
@@ -243,15 +246,22 @@ def delivery_attempt(*, delivery: Delivery) -> DeliveryAttempt:
             error_class=outcome.error_class,
             error=outcome.error[:300],
         )
-        _settle(delivery, outcome, status_code=result.status_code, retry_after=retry_after)
+        disable_reason = _settle(
+            delivery, outcome, status_code=result.status_code, retry_after=retry_after
+        )
+    if disable_reason:
+        # In a transaction of its own, which locks the organization's
+        # endpoints in id order as a snapshot publish does: no deadlock.
+        subscription_disable_for_failure(
+            subscription=delivery.subscription, reason=disable_reason, now=finished
+        )
     return attempt
 
 
 def _settle(
     delivery: Delivery, outcome: Outcome, *, status_code: int | None, retry_after: float | None
-) -> None:
-    from .services import subscription_disable_for_failure
-
+) -> str | None:
+    """Record the outcome on the delivery; returns why to disable the endpoint, if it should be."""
     now = timezone.now()
     mine = Delivery.objects.filter(pk=delivery.pk, status=Status.DELIVERING)
     subscription = delivery.subscription
@@ -261,23 +271,19 @@ def _settle(
         mine.update(status=Status.SUCCEEDED, finished_at=now, **common)
         # A healthy endpoint's row is written at most once a minute: it is
         # the row every claim locks.
-        recent = now - timedelta(seconds=60)
         last = subscription.last_success_at
-        if subscription.failing_since is not None or last is None or last < recent:
+        if subscription.failing_since is not None or last is None or now - last > ROW_QUIET:
             Subscription.objects.filter(pk=subscription.pk).update(
                 last_success_at=now, failing_since=None
             )
-        return
+        return None
     Subscription.objects.filter(pk=subscription.pk).update(
         failing_since=Coalesce(F("failing_since"), now)
     )
     if outcome.gone:
         delivery.status = Status.FAILED
         mine.update(status=Status.FAILED, finished_at=now, **common)
-        subscription_disable_for_failure(
-            subscription=subscription, reason="the endpoint answered 410 Gone", now=now
-        )
-        return
+        return "the endpoint answered 410 Gone"
     delay = next_delay(attempts=delivery.attempts, retry_after=retry_after)
     if delay is None:
         delivery.status = Status.FAILED
@@ -290,16 +296,18 @@ def _settle(
             enqueued_at=None,
             **common,
         )
-    failing_since = Subscription.objects.filter(pk=subscription.pk).values_list(
-        "failing_since", flat=True
+    failing_since, last_success = Subscription.objects.filter(pk=subscription.pk).values_list(
+        "failing_since", "last_success_at"
     )[0]
-    limit = timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
-    if failing_since is not None and now - failing_since >= limit:
-        subscription_disable_for_failure(
-            subscription=subscription,
-            reason=f"every delivery failed for {settings.WEBHOOK_DISABLE_AFTER_DAYS} days",
-            now=now,
-        )
+    # The success after which failing_since was set may be up to ROW_QUIET
+    # older than the last success written.
+    if (
+        failing_since is not None
+        and now - failing_since >= timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
+        and (last_success is None or last_success + ROW_QUIET < failing_since)
+    ):
+        return f"every delivery failed for {settings.WEBHOOK_DISABLE_AFTER_DAYS} days"
+    return None
 
 
 def delivery_run(*, delivery_id: int, now: datetime | None = None) -> str:

@@ -163,6 +163,10 @@ def subscription_set_active(
         Subscription.objects.filter(pk=subscription.pk).update(
             is_active=True, disabled_at=None, disabled_reason="", failing_since=None
         )
+        # What waited while it was disabled is handed out again.
+        Delivery.objects.filter(subscription=subscription, status=Delivery.Status.PENDING).update(
+            enqueued_at=None
+        )
         transaction.on_commit(lambda: deliveries_enqueue(subscription_id=subscription.pk))
     else:
         Subscription.objects.filter(pk=subscription.pk).update(
@@ -179,19 +183,26 @@ def subscription_disable_for_failure(
 
     Returns False if it was already disabled. The notice is a row the admin
     shows, and an endpoint.disabled event for the organization's other
-    endpoints that want it.
+    endpoints that want it. The organization's endpoints are locked first, in
+    id order, as events_publish locks them: two of these, or one and a
+    snapshot publish, cannot deadlock.
     """
     with transaction.atomic():
+        list(
+            Subscription.objects.select_for_update()
+            .filter(organization_id=subscription.organization_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         changed = Subscription.objects.filter(pk=subscription.pk, is_active=True).update(
             is_active=False, disabled_at=now, disabled_reason=reason[:200]
         )
         if not changed:
             return False
-        message = f"{subscription.url} disabled: {reason}"
         EndpointNotice.objects.create(
             subscription=subscription,
             kind=EndpointNotice.Kind.DISABLED,
-            message=message[:300],
+            message=f"{subscription.url} disabled: {reason}"[:300],
             created_at=now,
         )
         events_publish(
