@@ -291,7 +291,7 @@ def run(args) -> None:
         f"PostgreSQL {connection.pg_version // 10000} + Redis broker · workers: "
         f"webhooks_priority ×{args.concurrency} threads, webhooks ×{args.concurrency} threads · "
         f"{len(args.ports)} receiver processes on 127.0.0.1 · {os.cpu_count()} cores · "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()} · load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"1. fan-out: 1 event → {len(fan_lat)} subscriptions delivered in {fan_seconds:.2f} s "

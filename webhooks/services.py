@@ -176,6 +176,11 @@ def subscription_set_active(
     return subscription
 
 
+def subscription_delete(*, subscription: Subscription) -> None:
+    """Remove an endpoint with its deliveries and their log."""
+    Subscription.objects.filter(pk=subscription.pk).delete()
+
+
 def subscription_disable_for_failure(
     *, subscription: Subscription, reason: str, now: datetime
 ) -> bool:
