@@ -15,8 +15,10 @@ metadata addresses are refused whatever it says, and ranges broader than a
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -27,6 +29,8 @@ from django.core.exceptions import ImproperlyConfigured
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -153,8 +157,13 @@ class PinnedAddressAdapter(HTTPAdapter):
     """
 
     def __init__(self, target: CheckedTarget):
-        super().__init__(max_retries=0)
         self.target = target
+        self.deadline = SocketDeadline()
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self.deadline.pool_classes()
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
@@ -175,6 +184,67 @@ class PinnedAddressAdapter(HTTPAdapter):
 
     def get_connection(self, url, proxies=None):  # pragma: no cover - deprecated path
         raise NotImplementedError("use get_connection_with_tls_context")
+
+
+class SocketDeadline:
+    """Cuts every socket a session opened once a total time is up.
+
+    Socket timeouts bound each read, not the exchange: a receiver that sends
+    a byte every few seconds would hold a worker for ever. `start(seconds)`
+    arms a timer that shuts the sockets down; the blocked read then fails.
+    """
+
+    def __init__(self):
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.expired = False
+
+    def pool_classes(self) -> dict[str, type]:
+        track = self._track
+
+        class Connection(HTTPConnection):
+            def _new_conn(self):
+                return track(super()._new_conn())
+
+        class TLSConnection(HTTPSConnection):
+            def _new_conn(self):
+                return track(super()._new_conn())
+
+        class Pool(HTTPConnectionPool):
+            ConnectionCls = Connection
+
+        class TLSPool(HTTPSConnectionPool):
+            ConnectionCls = TLSConnection
+
+        return {"http": Pool, "https": TLSPool}
+
+    def _track(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _cut(sock)
+        return sock
+
+    def start(self, seconds: float) -> None:
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def pinned_session(target: CheckedTarget) -> requests.Session:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import requests
+import urllib3
 from django.conf import settings
 
 from .models import DeliveryAttempt
@@ -31,8 +32,8 @@ def send(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
     """POST `body` to `url`: never follows redirects, reads at most 4 KB of the answer.
 
     Timeouts: WEBHOOK_CONNECT_TIMEOUT to connect, WEBHOOK_TOTAL_TIMEOUT for the
-    whole exchange (the read timeout is what is left after connecting, and
-    reading the body stops at the deadline).
+    whole exchange: past it the connection is cut (ssrf.SocketDeadline), so
+    a receiver trickling bytes cannot hold the worker.
     """
     result = SendResult()
     try:
@@ -46,6 +47,8 @@ def send(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
     started = time.monotonic()
     deadline = started + total
     session = pinned_session(target)
+    deadline_cut = session.get_adapter(url).deadline
+    deadline_cut.start(total)
     try:
         response = session.post(
             url,
@@ -69,18 +72,28 @@ def send(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
             result.body = b"".join(chunks)
         finally:
             response.close()  # do not read (or drain) the rest
-    except requests.Timeout as exc:
-        result.error_class, result.error = ErrorClass.TIMEOUT, _short(exc)
-    except requests.exceptions.SSLError as exc:
-        result.error_class, result.error = ErrorClass.TLS, _short(exc)
-    except requests.ConnectionError as exc:
-        result.error_class, result.error = ErrorClass.CONNECTION, _short(exc)
-    except requests.RequestException as exc:
-        result.error_class, result.error = ErrorClass.OTHER, _short(exc)
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        result.error_class, result.error = _classify(exc, cut=deadline_cut.expired, total=total)
     finally:
+        deadline_cut.cancel()
         session.close()
     result.latency_ms = int((time.monotonic() - started) * 1000)
+    if deadline_cut.expired and not result.error_class:
+        # Cut while reading the body: the answer is incomplete.
+        result.error_class, result.error = ErrorClass.TIMEOUT, f"over {total:g} s in total"
     return result
+
+
+def _classify(exc: Exception, *, cut: bool, total: float) -> tuple[str, str]:
+    if cut:
+        return ErrorClass.TIMEOUT, f"over {total:g} s in total"
+    if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError):
+        return ErrorClass.TIMEOUT, _short(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return ErrorClass.TLS, _short(exc)
+    if isinstance(exc, requests.ConnectionError | urllib3.exceptions.ProtocolError):
+        return ErrorClass.CONNECTION, _short(exc)
+    return ErrorClass.OTHER, _short(exc)
 
 
 def _short(exc: Exception) -> str:

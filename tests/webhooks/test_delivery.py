@@ -1,5 +1,8 @@
 """Delivery with real receivers: retries, 410, redirects, Retry-After, limits, auto-disable."""
 
+import socket
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -239,3 +242,40 @@ def test_sequence_numbers_only_go_up_per_subscription(org, receivers, loopback_a
         .order_by("pk")
         .values_list("sequence", flat=True)
     ) == [1, 2]
+
+
+@pytest.fixture
+def trickler():
+    """A raw server sending one header byte every 0.1 s: each read is quick, the whole is not."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+    stop.set()
+    server.close()
+
+
+def test_the_total_timeout_holds_against_a_trickling_receiver(org, trickler, loopback_allowed):
+    loopback_allowed.WEBHOOK_TOTAL_TIMEOUT = 0.6
+    subscribe(org, trickler)
+    publish()
+    started = time.monotonic()
+    assert delivery_run(delivery_id=Delivery.objects.get().pk) == "pending"
+    assert time.monotonic() - started < 3  # the trickle alone would last ~10 s
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.error_class == "timeout" and attempt.error == "over 0.6 s in total"
