@@ -207,6 +207,8 @@ WEBHOOK_SECRET_KEY = env("WEBHOOK_SECRET_KEY", default="")
 WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_TOTAL_TIMEOUT = env.float("WEBHOOK_TOTAL_TIMEOUT", default=15.0)
 WEBHOOK_RESPONSE_BYTES = 4096
+# CA bundle to verify subscribers' certificates with; unset: certifi's.
+WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
 # Seconds to wait after each failed attempt (the first is sent at once), with
 # +/- WEBHOOK_RETRY_JITTER of jitter: about 3 days in all.
 WEBHOOK_RETRY_SCHEDULE = env.list(

@@ -57,6 +57,7 @@ def send(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
             timeout=(settings.WEBHOOK_CONNECT_TIMEOUT, total),
             allow_redirects=False,
             stream=True,
+            verify=settings.WEBHOOK_CA_BUNDLE or True,
         )
         try:
             result.status_code = response.status_code
