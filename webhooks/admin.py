@@ -302,4 +302,4 @@ class EventAdmin(ReadOnlyAdmin):
 class EndpointNoticeAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "subscription", "message")
     list_filter = ("kind",)
-    list_select_related = ("subscription",)
+    list_select_related = ("subscription__organization",)

@@ -143,3 +143,37 @@ def test_the_delivery_log_is_read_only_filterable_and_redeliverable(
     assert delivery.status == Delivery.Status.PENDING
     assert delivery_run(delivery_id=delivery.pk) == "succeeded"
     assert [r.headers["webhook-id"] for r in receiver.requests] == [delivery.msg_id] * 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/webhooks/subscription/",
+        "/admin/webhooks/delivery/",
+        "/admin/webhooks/deliveryattempt/",
+        "/admin/webhooks/endpointnotice/",
+    ],
+)
+def test_the_log_lists_cost_the_same_queries_for_1_or_many_rows(
+    admin_client, org, receiver, loopback_allowed, path
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    receiver.default = Reply(410)
+
+    def one_round(n):
+        sub, _ = subscribe(org, f"{receiver.url}/{n}")
+        publish()
+        delivery_run(delivery_id=Delivery.objects.get(subscription=sub).pk)
+
+    one_round(0)
+    few = queries()
+    for n in range(1, 5):
+        one_round(n)
+    assert queries() == few
