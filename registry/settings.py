@@ -120,7 +120,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "snapshots.tasks.*": {"queue": "refresh"},
     # Deliveries are sent to webhooks or webhooks_priority by the code that
-    # enqueues them (the plan decides); the housekeeping tasks go here.
+    # enqueues them (the plan decides). The sweeper rides the priority queue,
+    # so a backlog of ordinary deliveries never holds it up.
+    "webhooks.tasks.sweep_deliveries": {"queue": "webhooks_priority"},
     "webhooks.tasks.*": {"queue": "webhooks"},
 }
 CELERY_TIMEZONE = "UTC"

@@ -58,3 +58,11 @@ def test_the_commands(org, receiver, loopback_allowed):
     out = StringIO()
     call_command("prune_webhook_log", stdout=out)
     assert out.getvalue().startswith("pruned 1 attempt(s)")
+
+
+def test_the_sweeper_is_not_queued_behind_a_backlog_of_deliveries():
+    from registry.celery import app
+
+    route = app.amqp.router.route({}, tasks.sweep_deliveries.name)
+    assert route["queue"].name == "webhooks_priority"
+    assert app.amqp.router.route({}, tasks.prune_delivery_log.name)["queue"].name == "webhooks"
