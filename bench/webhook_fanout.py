@@ -14,11 +14,11 @@ Two measurements:
    probe with no backlog, and how much of the free backlog was still waiting.
 
 Everything is real: the events are written by `events_publish` and enqueued
-on commit to Redis; two `celery -A registry worker` processes consume them
-(one on `webhooks_priority`, one on `webhooks`, thread pools, as
-deploy would run them); each attempt is SSRF-checked, signed and POSTed to
-receivers on 127.0.0.1 (allowlisted) run by this script in child processes.
-The sweeper runs every 10 s, as beat would.
+on commit to Redis; two `celery -A registry worker` processes consume them,
+thread pools: one on `webhooks_priority`, one on `webhooks` at a lower CPU
+priority (`--nice`; a deployment gives it hosts of its own); each attempt is
+SSRF-checked, signed and POSTed to receivers on 127.0.0.1 (allowlisted) run
+by this script in child processes. The sweeper runs every 10 s, as beat would.
 
 DATABASE_URL names a PostgreSQL server: a scratch database
 `modelboard_bench_webhooks_<pid>` is created there, migrated and dropped at
@@ -92,9 +92,12 @@ def admin_execute(server_url: str, sql: str) -> None:
         conn.execute(sql)
 
 
-def start_worker(env: dict, queue: str, concurrency: int, log: Path) -> subprocess.Popen:
+def start_worker(
+    env: dict, queue: str, concurrency: int, log: Path, *, nice: int = 0
+) -> subprocess.Popen:
     return subprocess.Popen(
         [
+            *(["nice", "-n", str(nice)] if nice else []),
             str(Path(sys.executable).parent / "celery"),
             "-A",
             "registry",
@@ -289,7 +292,8 @@ def run(args) -> None:
     print()
     print(
         f"PostgreSQL {connection.pg_version // 10000} + Redis broker · workers: "
-        f"webhooks_priority ×{args.concurrency} threads, webhooks ×{args.concurrency} threads · "
+        f"webhooks_priority ×{args.concurrency} threads, webhooks ×{args.concurrency} threads "
+        f"(nice {args.nice}) · "
         f"{len(args.ports)} receiver processes on 127.0.0.1 · {os.cpu_count()} cores · "
         f"Python {platform.python_version()} · load average {os.getloadavg()[0]:.1f}"
     )
@@ -346,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spacing", type=float, default=0.2, help="seconds between them")
     parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
     parser.add_argument("--receivers", type=int, default=2)
+    parser.add_argument(
+        "--nice", type=int, default=10, help="CPU niceness of the ordinary worker (0: none)"
+    )
     args = parser.parse_args(argv)
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("DATABASE_URL must name a PostgreSQL server")
@@ -379,7 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         _empty_queues(args.redis_url)
         for queue in QUEUES:
-            workers.append(start_worker(env, queue, args.concurrency, logs / f"{queue}.log"))
+            # On shared cores the ordinary worker yields the CPU to the
+            # priority one, as a deployment would give it hosts of its own.
+            nice = args.nice if queue == "webhooks" else 0
+            workers.append(
+                start_worker(env, queue, args.concurrency, logs / f"{queue}.log", nice=nice)
+            )
         os.environ.update(env)
         sys.path.insert(0, str(REPO))
         import django
