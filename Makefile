@@ -47,7 +47,7 @@ demo: $(STAMP)
 
 ## worker / beat: Celery, with REDIS_URL set
 worker: $(STAMP)
-	$(BIN)/celery -A registry worker -Q default,refresh -l info
+	$(BIN)/celery -A registry worker -Q default,refresh,webhooks_priority,webhooks -l info
 
 beat: $(STAMP)
 	$(BIN)/celery -A registry beat -l info

@@ -125,7 +125,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"snapshots.tasks.*": {"queue": "refresh"}}
+CELERY_TASK_ROUTES = {
+    "snapshots.tasks.*": {"queue": "refresh"},
+    # Deliveries are sent to webhooks or webhooks_priority by the code that
+    # enqueues them (the plan decides). The sweeper rides the priority queue,
+    # so a backlog of ordinary deliveries never holds it up.
+    "webhooks.tasks.sweep_deliveries": {"queue": "webhooks_priority"},
+    "webhooks.tasks.*": {"queue": "webhooks"},
+}
 CELERY_TIMEZONE = "UTC"
 
 # Each entry expires just under its period, so a backlog never runs stale
@@ -138,6 +145,8 @@ PRUNE_EVERY_HOURS = env.int("PRUNE_EVERY_HOURS", default=24)
 PRUNE_EXPIRES_SECONDS = env.int(
     "PRUNE_EXPIRES_SECONDS", default=int(PRUNE_EVERY_HOURS * 3600 * 0.9)
 )
+WEBHOOK_SWEEP_EVERY_SECONDS = env.int("WEBHOOK_SWEEP_EVERY_SECONDS", default=15)
+WEBHOOK_PRUNE_EVERY_HOURS = env.int("WEBHOOK_PRUNE_EVERY_HOURS", default=24)
 CELERY_BEAT_SCHEDULE = {
     "refresh-hub-snapshot": {
         "task": "snapshots.tasks.refresh_snapshot",
@@ -148,6 +157,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "snapshots.tasks.prune_observations",
         "schedule": timedelta(hours=PRUNE_EVERY_HOURS),
         "options": {"expires": PRUNE_EXPIRES_SECONDS},
+    },
+    # Hands out due retries, and deliveries whose worker died (expired lease).
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_deliveries",
+        "schedule": timedelta(seconds=WEBHOOK_SWEEP_EVERY_SECONDS),
+        "options": {"expires": max(1, int(WEBHOOK_SWEEP_EVERY_SECONDS * 0.9))},
+    },
+    "prune-webhook-log": {
+        "task": "webhooks.tasks.prune_delivery_log",
+        "schedule": timedelta(hours=WEBHOOK_PRUNE_EVERY_HOURS),
+        "options": {"expires": int(WEBHOOK_PRUNE_EVERY_HOURS * 3600 * 0.9)},
     },
 }
 
@@ -197,6 +217,38 @@ REFRESH_CALL_BUDGET = env.int("REFRESH_CALL_BUDGET", default=400)
 # A refresh holds a lease that it renews as it works; a worker that dies
 # stops renewing it, and the next refresh may take over after this long.
 REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=600)
+
+# --- Webhooks ---------------------------------------------------------------
+# Subscribers' URLs must be HTTPS in production (REDIS_URL set, DEBUG off);
+# the embedded default accepts http:// so receivers can run locally.
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEBUG and bool(REDIS_URL))
+# CIDRs a subscriber's address may be in although private or loopback (local
+# development, tests). It opens those ranges only: every other check stays.
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Fernet key for the signing secrets at rest; derived from SECRET_KEY if unset.
+WEBHOOK_SECRET_KEY = env("WEBHOOK_SECRET_KEY", default="")
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_TOTAL_TIMEOUT = env.float("WEBHOOK_TOTAL_TIMEOUT", default=15.0)
+WEBHOOK_RESPONSE_BYTES = 4096
+# CA bundle to verify subscribers' certificates with; unset: certifi's.
+WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
+# Seconds to wait after each failed attempt (the first is sent at once), with
+# +/- WEBHOOK_RETRY_JITTER of jitter: about 3 days in all.
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE",
+    cast=int,
+    default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+)
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.15)
+WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.int("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=86400)
+WEBHOOK_ROTATION_OVERLAP_HOURS = env.int("WEBHOOK_ROTATION_OVERLAP_HOURS", default=24)
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+WEBHOOK_LOG_RETENTION_DAYS = env.int("WEBHOOK_LOG_RETENTION_DAYS", default=30)
+# A claimed delivery not finished by then is handed out again by the sweeper.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# A due delivery enqueued this long ago and still pending is enqueued again.
+WEBHOOK_REQUEUE_AFTER_SECONDS = env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=300)
+WEBHOOK_SWEEP_BATCH = env.int("WEBHOOK_SWEEP_BATCH", default=2000)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -137,3 +137,42 @@ def sparkline_series(
     for model_id, taken_at, value in rows:
         series[model_id].append((taken_at, value))
     return series
+
+
+def snapshot_completed_facts(*, snapshot: Snapshot, movers: int = 10) -> dict:
+    """The thin payload of a snapshot.completed webhook: facts, counts, top movers by 24h.
+
+    Plain data for the outbox. Movers are public models only, by 24h download
+    delta (nulls, meaning unknown, left out).
+    """
+    top = (
+        Observation.objects.filter(
+            snapshot=snapshot, model__private=False, delta_downloads_24h__isnull=False
+        )
+        .order_by("-delta_downloads_24h", "model__hub_id")
+        .values_list(
+            "model__hub_id", "rank", "rank_change_24h", "downloads", "delta_downloads_24h"
+        )[:movers]
+    )
+    return {
+        "snapshot": {
+            "id": snapshot.pk,
+            "taken_at": snapshot.taken_at.isoformat().replace("+00:00", "Z"),
+        },
+        "counts": {
+            "models": Observation.objects.filter(snapshot=snapshot, model__private=False).count(),
+            "new_24h": Observation.objects.filter(
+                snapshot=snapshot, model__private=False, is_new_24h=True
+            ).count(),
+        },
+        "top_movers_24h": [
+            {
+                "id": hub_id,
+                "rank": rank,
+                "rank_change_24h": rank_change,
+                "downloads": downloads,
+                "delta_downloads_24h": delta,
+            }
+            for hub_id, rank, rank_change, downloads, delta in top
+        ],
+    }

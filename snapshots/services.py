@@ -21,12 +21,15 @@ from registry.metrics import observe_refresh
 from registry.models import HubModel
 from registry.records import HubRecord, RecordError, parse_hub_record
 from tagging.services import tags_apply
+from webhooks.models import EventType
+from webhooks.services import events_publish
 
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
 from .models import Observation, Snapshot
 from .rollups import family_rollups_compute
+from .selectors import snapshot_completed_facts
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -69,6 +72,9 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     Families follow the same rule (registry.families), and the snapshot's
     family rollups are written here (snapshots.rollups).
 
+    The snapshot.completed webhook event is written to the outbox here too,
+    so the event exists if and only if the published snapshot does.
+
     The compact daily history is not written here: observations are rolled
     up into it when they are pruned (`snapshots.retention`).
     """
@@ -97,6 +103,9 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     snapshot.published_at = now
     snapshot.finished_at = snapshot.finished_at or now
     snapshot.save(update_fields=["status", "published_at", "finished_at"])
+    events_publish(
+        type=EventType.SNAPSHOT_COMPLETED, data=snapshot_completed_facts(snapshot=snapshot)
+    )
     transaction.on_commit(lambda: content_changed(reason=f"snapshot {snapshot.pk} published"))
 
 

@@ -1,0 +1,80 @@
+"""Reads for webhooks: the subscriptions and the delivery log, filtered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from registry.models import Organization
+
+from .models import Delivery, DeliveryAttempt, Subscription
+
+
+def subscriptions_for(*, organization: Organization) -> QuerySet[Subscription]:
+    """An organization's subscriptions, oldest first."""
+    return Subscription.objects.filter(organization=organization).order_by("pk")
+
+
+def deliveries_log(
+    *,
+    organization: Organization | None = None,
+    subscription: Subscription | None = None,
+    status: str | None = None,
+    event_type: str | None = None,
+    msg_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Delivery]:
+    """Deliveries, newest first, with their event and subscription joined."""
+    rows = Delivery.objects.select_related("event", "subscription")
+    if organization is not None:
+        rows = rows.filter(subscription__organization=organization)
+    if subscription is not None:
+        rows = rows.filter(subscription=subscription)
+    if status:
+        rows = rows.filter(status=status)
+    if event_type:
+        rows = rows.filter(event__type=event_type)
+    if msg_id:
+        rows = rows.filter(msg_id=msg_id)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lt=until)
+    return rows.order_by("-created_at", "-pk")
+
+
+def attempts_log(
+    *,
+    organization: Organization | None = None,
+    subscription: Subscription | None = None,
+    succeeded: bool | None = None,
+    status_code: int | None = None,
+    error_class: str | None = None,
+    event_type: str | None = None,
+    msg_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[DeliveryAttempt]:
+    """The delivery log: every attempt, newest first, with delivery and event joined."""
+    rows = DeliveryAttempt.objects.select_related("delivery__event", "subscription")
+    if organization is not None:
+        rows = rows.filter(subscription__organization=organization)
+    if subscription is not None:
+        rows = rows.filter(subscription=subscription)
+    if succeeded is not None:
+        rows = rows.filter(succeeded=succeeded)
+    if status_code is not None:
+        rows = rows.filter(status_code=status_code)
+    if error_class:
+        rows = rows.filter(error_class=error_class)
+    if event_type:
+        rows = rows.filter(delivery__event__type=event_type)
+    if msg_id:
+        rows = rows.filter(delivery__msg_id=msg_id)
+    if since is not None:
+        rows = rows.filter(started_at__gte=since)
+    if until is not None:
+        rows = rows.filter(started_at__lt=until)
+    return rows.order_by("-started_at", "-pk")
