@@ -35,6 +35,7 @@ from django.utils import timezone
 from registry.caching import content_changed
 
 from .models import Observation, Snapshot
+from .scoring import snapshot_compute_components
 
 logger = logging.getLogger("modelboard.deltas")
 
@@ -315,6 +316,8 @@ def snapshots_recompute_deltas(
             if snapshot is None:  # deleted meanwhile
                 continue
             snapshot_compute_deltas(snapshot=snapshot)
+            # Growth components are percentiles of the 7d deltas just rewritten.
+            snapshot_compute_components(snapshot=snapshot)
         done += 1
         if on_progress is not None:
             on_progress(done, len(pks))

@@ -21,10 +21,12 @@ from registry.models import HubModel
 from registry.records import HubRecord, RecordError, parse_hub_record
 from tagging.services import tags_apply
 
+from .anomalies import anomalies_detect
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
 from .models import Observation, Snapshot
+from .scoring import snapshot_compute_components
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -64,6 +66,10 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     get theirs decided again; None means every model of the snapshot.
     Curators' rule changes re-apply to every model from the admin.
 
+    Score components are computed for every observation (one INSERT …
+    SELECT), and once the snapshot counts as complete, the anomalies of its
+    day are detected (`snapshots.anomalies`).
+
     The compact daily history is not written here: observations are rolled
     up into it when they are pruned (`snapshots.retention`).
     """
@@ -81,6 +87,8 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     snapshot.published_at = now
     snapshot.finished_at = snapshot.finished_at or now
     snapshot.save(update_fields=["status", "published_at", "finished_at"])
+    snapshot_compute_components(snapshot=snapshot)
+    anomalies_detect(snapshot=snapshot)
     transaction.on_commit(lambda: content_changed(reason=f"snapshot {snapshot.pk} published"))
 
 
