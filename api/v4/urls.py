@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from api import health
 
-from . import views
+from . import anomalies, profiles, views
 
 app_name = "v4"
 
@@ -14,5 +14,8 @@ urlpatterns = [
     path("tags", views.tags, name="tags"),
     path("snapshots", views.snapshots, name="snapshots"),
     path("health", health.health, name="health"),
+    path("profiles", profiles.profiles, name="profiles"),
+    path("anomalies", anomalies.anomalies, name="anomalies"),
+    path("anomalies.csv", anomalies.anomalies_csv, name="anomalies-csv"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]
