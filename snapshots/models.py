@@ -73,6 +73,9 @@ class Snapshot(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     deltas_computed_at = models.DateTimeField(null=True, blank=True)
+    components_computed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its observations' score components were computed."
+    )
 
     objects = SnapshotQuerySet.as_manager()
 
@@ -138,6 +141,14 @@ class Observation(models.Model):
         blank=True,
         help_text="True downloads since the 24h baseline, from all-time counts on both sides.",
     )
+    # Score components (snapshots.scoring): percentiles within the snapshot,
+    # 0 to 1, computed once as the snapshot is written; null: figure unknown.
+    pct_downloads = models.FloatField(null=True, blank=True)
+    pct_likes = models.FloatField(null=True, blank=True)
+    pct_downloads_growth = models.FloatField(null=True, blank=True)
+    pct_likes_growth = models.FloatField(null=True, blank=True)
+    pct_recency = models.FloatField(null=True, blank=True)
+    pct_trending = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -324,37 +335,6 @@ class ScoringProfile(models.Model):
             ]
         if errors:
             raise ValidationError(errors)
-
-
-class ScoreComponents(models.Model):
-    """An observation's normalized components, computed once as its snapshot is published.
-
-    Percentiles within the snapshot, 0 (lowest) to 1 (highest), ties sharing
-    the lower rank; null where the figure is unknown (it then counts 0 in a
-    score, and the breakdown says it was unknown). Profiles' scores are
-    weighted sums of these, computed when read (`snapshots.scoring`).
-    """
-
-    observation = models.OneToOneField(
-        Observation, primary_key=True, on_delete=models.CASCADE, related_name="components"
-    )
-    snapshot = models.ForeignKey(
-        Snapshot, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    downloads = models.FloatField(null=True, blank=True)
-    likes = models.FloatField(null=True, blank=True)
-    downloads_growth = models.FloatField(null=True, blank=True)
-    likes_growth = models.FloatField(null=True, blank=True)
-    recency = models.FloatField(null=True, blank=True)
-    trending = models.FloatField(null=True, blank=True)
-    license = models.FloatField(null=True, blank=True)
-
-    class Meta:
-        verbose_name_plural = "score components"
-        indexes = [models.Index(fields=["snapshot"], name="score_components_snapshot")]
-
-    def __str__(self) -> str:
-        return f"components of {self.observation_id}"
 
 
 class Anomaly(models.Model):

@@ -119,9 +119,7 @@ def _delete_in_batches(queryset) -> int:
             batch = queryset.model.objects.filter(
                 pk__in=queryset.order_by().values("pk")[:PRUNE_BATCH]
             )
-            # Rows cascading with them (score components) are not counted.
-            _, per_model = batch.delete()
-        count = per_model.get(queryset.model._meta.label, 0)
+            count, _ = batch.delete()
         deleted += count
         if count < PRUNE_BATCH:
             return deleted

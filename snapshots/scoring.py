@@ -1,10 +1,13 @@
 """Scores: normalized components per observation, weighted by scoring profiles.
 
-Components are computed once per observation, as its snapshot is published
-(`snapshot_compute_components`: one INSERT … SELECT with window functions,
-whatever the number of models), and stored in `ScoreComponents`. Each is the
-model's percentile within the snapshot, 0 (lowest) to 1 (highest), by
-PERCENT_RANK (ties share the lower rank):
+Components are computed once per observation, as its snapshot is written:
+`snapshots.ingest` calls `with_percentiles` on the rows it is about to COPY
+(six sorts in Python, no second write), and `snapshot_compute_components`
+computes the same figures again over stored rows with one UPDATE (window
+functions) when a snapshot's 7-day deltas are recomputed; a test holds the
+two to the same results. They are stored on the observation (`pct_*`). Each
+is the model's percentile within the snapshot, 0 (lowest) to 1 (highest), as
+PERCENT_RANK gives it: (rank − 1) / (n − 1), ties sharing the lower rank:
 
 - downloads: 30-day downloads; likes: likes;
 - downloads_growth / likes_growth: the 7-day change relative to a week ago,
@@ -12,10 +15,11 @@ PERCENT_RANK (ties share the lower rank):
   likes), so a model going from 50 to 500 downloads does not outrank one
   adding a million to ten million, yet relative momentum counts;
 - recency: when the model was last modified (newest highest);
-- trending: the Hub's trending score;
-- license: not a percentile but a fixed openness per license class
-  (LICENSE_OPENNESS: permissive 1, copyleft 0.75, open weights with
-  restrictions 0.5, non-commercial 0.25, unknown 0).
+- trending: the Hub's trending score.
+
+License openness is not a percentile but a fixed value per license class
+(LICENSE_OPENNESS: permissive 1, copyleft 0.75, open weights with
+restrictions 0.5, non-commercial 0.25, unknown 0), read from the catalog.
 
 A figure the Hub did not give (or a delta without a baseline) leaves its
 component null: it counts 0 in the score, and the breakdown says "unknown".
@@ -32,16 +36,17 @@ answers are cached per content generation anyway.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from registry.dimensions import LicenseClass
-from registry.models import HubModel
 
-from .models import Observation, ScoreComponents, ScoringProfile, Snapshot
+from .models import Observation, ScoringProfile, Snapshot
 
 COMPONENTS = (
     "downloads",
@@ -52,6 +57,9 @@ COMPONENTS = (
     "trending",
     "license",
 )
+# The components stored on observations, in this order (license is read from the catalog).
+STORED = COMPONENTS[:-1]
+PERCENTILE_COLUMNS = tuple(f"pct_{name}" for name in STORED)
 COMPONENT_LABELS = {
     "downloads": "Downloads (30 days)",
     "likes": "Likes",
@@ -73,7 +81,59 @@ LIKES_GROWTH_FLOOR = 10
 # Scores and their parts are shown to one decimal.
 SCORE_DECIMALS = 1
 
-# --- Components (written at publish) -------------------------------------------
+# --- Components (written as a snapshot is) ------------------------------------------
+
+
+def percent_ranks(values: Sequence) -> list[float | None]:
+    """PERCENT_RANK of each value among the non-null ones; None stays None."""
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return [None] * len(values)
+    first: dict = {}
+    for index, value in enumerate(known):
+        first.setdefault(value, index)
+    last = len(known) - 1
+    if last == 0:
+        return [None if v is None else 0.0 for v in values]
+    return [None if v is None else first[v] / last for v in values]
+
+
+def _growth(delta, value, floor):
+    if delta is None or value is None:
+        return None
+    return delta / max(value - delta, floor)
+
+
+def with_percentiles(rows: list[tuple], columns: Sequence[str]) -> list[tuple]:
+    """Observation rows (tuples in `columns` order) with PERCENTILE_COLUMNS appended.
+
+    For ingest, before the rows are written: the same figures as
+    `snapshot_compute_components`, without a second pass over the table.
+    """
+    at = {name: columns.index(name) for name in columns}
+
+    def column(name: str) -> list:
+        index = at[name]
+        return [row[index] for row in rows]
+
+    downloads, likes = column("downloads"), column("likes")
+    growth_downloads = [
+        _growth(d, v, DOWNLOADS_GROWTH_FLOOR)
+        for d, v in zip(column("delta_downloads_7d"), downloads, strict=True)
+    ]
+    growth_likes = [
+        _growth(d, v, LIKES_GROWTH_FLOOR)
+        for d, v in zip(column("delta_likes_7d"), likes, strict=True)
+    ]
+    percentiles = (
+        percent_ranks(downloads),
+        percent_ranks(likes),
+        percent_ranks(growth_downloads),
+        percent_ranks(growth_likes),
+        percent_ranks(column("last_modified")),
+        percent_ranks(column("trending_score")),
+    )
+    return [row + extra for row, extra in zip(rows, zip(*percentiles, strict=True), strict=True)]
 
 
 def _percentile(expression: str) -> str:
@@ -87,42 +147,44 @@ def _percentile(expression: str) -> str:
 def _components_sql() -> str:
     quote = connection.ops.quote_name
     greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    observations = quote(Observation._meta.db_table)
-    catalog = quote(HubModel._meta.db_table)
-    components = quote(ScoreComponents._meta.db_table)
-    openness = " ".join(
-        f"WHEN '{license_class}' THEN {value}" for license_class, value in LICENSE_OPENNESS.items()
-    )
-    growth = (
-        "o.delta_{name}_7d * 1.0 / {greatest}(o.{name} - o.delta_{name}_7d, {floor})"
-    ).format
+    table = quote(Observation._meta.db_table)
+    growth = "delta_{name}_7d * 1.0 / {greatest}({name} - delta_{name}_7d, {floor})".format
     source = (
-        "SELECT o.id, o.snapshot_id, o.downloads, o.likes, o.last_modified, o.trending_score, "
+        "SELECT id, downloads, likes, last_modified, trending_score, "
         f"{growth(name='downloads', greatest=greatest, floor=DOWNLOADS_GROWTH_FLOOR)} AS dg, "
-        f"{growth(name='likes', greatest=greatest, floor=LIKES_GROWTH_FLOOR)} AS lg, "
-        f"CASE m.license_class {openness} ELSE 0.0 END AS openness "
-        f"FROM {observations} AS o JOIN {catalog} AS m ON m.id = o.model_id "
-        "WHERE o.snapshot_id = %s"
+        f"{growth(name='likes', greatest=greatest, floor=LIKES_GROWTH_FLOOR)} AS lg "
+        f"FROM {table} WHERE snapshot_id = %s"
     )
-    return (
-        f"INSERT INTO {components} (observation_id, snapshot_id, {', '.join(COMPONENTS)}) "
-        f"SELECT id, snapshot_id, {_percentile('downloads')}, {_percentile('likes')}, "
-        f"{_percentile('dg')}, {_percentile('lg')}, {_percentile('last_modified')}, "
-        f"{_percentile('trending_score')}, openness FROM ({source}) AS s"
+    ranked = (
+        f"SELECT id, {_percentile('downloads')} AS p1, {_percentile('likes')} AS p2, "
+        f"{_percentile('dg')} AS p3, {_percentile('lg')} AS p4, "
+        f"{_percentile('last_modified')} AS p5, {_percentile('trending_score')} AS p6 "
+        f"FROM ({source}) AS s"
     )
+    assignments = ", ".join(
+        f"{column} = r.p{n}" for n, column in enumerate(PERCENTILE_COLUMNS, start=1)
+    )
+    return f"UPDATE {table} SET {assignments} FROM ({ranked}) AS r WHERE {table}.id = r.id"
+
+
+def components_mark_computed(*, snapshot: Snapshot) -> None:
+    snapshot.components_computed_at = timezone.now()
+    snapshot.save(update_fields=["components_computed_at"])
 
 
 def snapshot_compute_components(*, snapshot: Snapshot) -> int:
     """Compute and store the score components of every observation of `snapshot`.
 
-    Replaces what was stored (safe to run again, e.g. after its deltas were
-    recomputed). One DELETE and one INSERT … SELECT; run it inside the
-    publishing transaction. Returns the rows written.
+    The path for stored rows (ingest computes them as it writes): after the
+    snapshot's 7-day deltas were recomputed, or for snapshots written before
+    scoring existed. One UPDATE; overwrites, so safe to run again. Returns
+    the rows updated.
     """
-    ScoreComponents.objects.filter(snapshot=snapshot).delete()
     with connection.cursor() as cursor:
         cursor.execute(_components_sql(), [snapshot.pk])
-        return max(cursor.rowcount, 0)
+        updated = max(cursor.rowcount, 0)
+    components_mark_computed(snapshot=snapshot)
+    return updated
 
 
 # --- Profiles and scores (read) ----------------------------------------------------
@@ -143,33 +205,40 @@ def profiles_visible_to(*, organization_id: int | None) -> QuerySet[ScoringProfi
     )
 
 
+def license_openness():
+    """The license component, from the model's license class."""
+    return Case(
+        *(When(model__license_class=c, then=Value(v)) for c, v in LICENSE_OPENNESS.items()),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+
+
 def score_expression(profile: ScoringProfile):
-    """Σ points × component over the observation's stored components; null without them."""
+    """Σ points × component; null for a snapshot whose components were never computed."""
     total = None
     for name, points in profile.weights().items():
         if not points:
             continue
-        term = Value(float(points)) * Coalesce(F(f"components__{name}"), Value(0.0))
+        component = license_openness() if name == "license" else F(f"pct_{name}")
+        term = Value(float(points)) * Coalesce(component, Value(0.0))
         total = term if total is None else total + term
     if total is None:
         total = Value(0.0)
     return Case(
-        When(components__snapshot__isnull=True, then=Value(None)),
+        When(snapshot__components_computed_at__isnull=True, then=Value(None)),
         default=total,
         output_field=FloatField(),
     )
 
 
 def with_profile_score(queryset: QuerySet[Observation], profile: ScoringProfile) -> QuerySet:
-    """Observations annotated with `score` (0–100, exact) and `component_<name>` (0–1 or None).
+    """Observations annotated with `score` (0–100, exact) and `component_license`.
 
-    Sort by it with `.order_by(F("score").desc(nulls_last=True), "rank")`.
-    `score_breakdown` turns an annotated row into the parts shown.
+    Sort with `order_by_score`. `score_breakdown` turns an annotated row into
+    the parts shown, with no further query.
     """
-    return queryset.annotate(
-        score=score_expression(profile),
-        **{f"component_{name}": F(f"components__{name}") for name in COMPONENTS},
-    )
+    return queryset.annotate(score=score_expression(profile), component_license=license_openness())
 
 
 def order_by_score(queryset: QuerySet) -> QuerySet:
@@ -217,15 +286,17 @@ class ScoreBreakdown:
 
 
 def _component_values(observation: Observation) -> dict[str, float | None] | None:
-    if hasattr(observation, "component_downloads"):
-        if getattr(observation, "score", 0) is None:
+    if hasattr(observation, "score"):
+        if observation.score is None:
             return None
-        return {name: getattr(observation, f"component_{name}") for name in COMPONENTS}
-    try:
-        stored = observation.components
-    except ScoreComponents.DoesNotExist:
-        return None
-    return {name: getattr(stored, name) for name in COMPONENTS}
+        license_value = observation.component_license
+    else:
+        if observation.snapshot.components_computed_at is None:
+            return None
+        license_value = LICENSE_OPENNESS.get(observation.model.license_class, 0.0)
+    values = {name: getattr(observation, f"pct_{name}") for name in STORED}
+    values["license"] = license_value
+    return values
 
 
 def apportion(exact: list[float], *, decimals: int = SCORE_DECIMALS) -> tuple[float, list[float]]:
@@ -250,8 +321,8 @@ def apportion(exact: list[float], *, decimals: int = SCORE_DECIMALS) -> tuple[fl
 def score_breakdown(observation: Observation, profile: ScoringProfile) -> ScoreBreakdown:
     """The observation's score under `profile`, part by part; the parts add up to the score.
 
-    Takes the components `with_profile_score` annotated, or reads the stored
-    row (one query, or none when `components` was select_related).
+    Takes what `with_profile_score` annotated; otherwise reads the snapshot
+    and the model (no query when they were select_related).
     """
     values = _component_values(observation)
     weights = profile.weights()

@@ -66,9 +66,9 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     get theirs decided again; None means every model of the snapshot.
     Curators' rule changes re-apply to every model from the admin.
 
-    Score components are computed for every observation (one INSERT …
-    SELECT), and once the snapshot counts as complete, the anomalies of its
-    day are detected (`snapshots.anomalies`).
+    Score components are stored by ingest too (computed here only if not),
+    and once the snapshot counts as complete, the anomalies of its day are
+    detected (`snapshots.anomalies`).
 
     The compact daily history is not written here: observations are rolled
     up into it when they are pruned (`snapshots.retention`).
@@ -87,7 +87,8 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     snapshot.published_at = now
     snapshot.finished_at = snapshot.finished_at or now
     snapshot.save(update_fields=["status", "published_at", "finished_at"])
-    snapshot_compute_components(snapshot=snapshot)
+    if snapshot.components_computed_at is None:
+        snapshot_compute_components(snapshot=snapshot)
     anomalies_detect(snapshot=snapshot)
     transaction.on_commit(lambda: content_changed(reason=f"snapshot {snapshot.pk} published"))
 

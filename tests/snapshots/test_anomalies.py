@@ -228,3 +228,13 @@ def test_the_backfill_command_matches_what_publishing_found(capsys):
     out = capsys.readouterr().out
     assert "Judged 17 day(s): 1 anomaly(ies) stored." in out
     assert "acme/spiky  downloads (all_time): 9,000/day vs median 1,000" in out
+
+
+@pytest.mark.django_db
+def test_the_model_page_lists_the_model_s_anomalies(client):
+    publish_series({"acme/spiky": [1000] * 15 + [9000], "acme/flat": [1000] * 16})
+    html = client.get("/models/acme/spiky").content.decode()
+    section = html[html.index('id="anomalies-h"') : html.index('class="facts"')]
+    assert "2026-03-16" in section and "⚡ daily downloads" in section
+    assert "9000 a day against a median of 1000 over the previous 14 days" in section
+    assert 'id="anomalies-h"' not in client.get("/models/acme/flat").content.decode()

@@ -9,8 +9,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import F
 
-from snapshots.models import Observation, ScoreComponents, ScoringProfile
+from snapshots.deltas import snapshots_recompute_deltas
+from snapshots.models import Observation, ScoringProfile, Snapshot
 from snapshots.scoring import (
+    PERCENTILE_COLUMNS,
     apportion,
     order_by_score,
     profile_by_slug,
@@ -25,21 +27,12 @@ pytestmark = pytest.mark.django_db
 
 
 def components_by_model(snapshot) -> dict[str, dict]:
-    rows = ScoreComponents.objects.filter(snapshot=snapshot).select_related("observation__model")
+    """What the breakdown shows for each model: the stored percentiles and license openness."""
+    profile = ScoringProfile.objects.get(slug="research")
+    rows = with_profile_score(Observation.objects.filter(snapshot=snapshot), profile)
     return {
-        c.observation.model.hub_id: {
-            name: c.__dict__[name]
-            for name in (
-                "downloads",
-                "likes",
-                "downloads_growth",
-                "likes_growth",
-                "recency",
-                "trending",
-                "license",
-            )
-        }
-        for c in rows
+        o.model.hub_id: {p.component: p.value for p in score_breakdown(o, profile).parts}
+        for o in rows.select_related("model")
     }
 
 
@@ -187,7 +180,7 @@ def test_apportion_gives_every_tenth_to_the_largest_remainders():
 
 def test_the_breakdown_reads_stored_components_and_says_what_is_unknown():
     snapshot = published_snapshot([hub_record("a/one", trendingScore=None)])
-    obs = Observation.objects.get(snapshot=snapshot)
+    obs = Observation.objects.select_related("snapshot", "model").get(snapshot=snapshot)
     breakdown = score_breakdown(obs, profile_by_slug(slug="community"))
     parts = {p.component: p for p in breakdown.parts}
     assert parts["trending"].unknown and parts["trending"].points == 0
@@ -195,21 +188,63 @@ def test_the_breakdown_reads_stored_components_and_says_what_is_unknown():
     assert breakdown.score == sum(p.points for p in breakdown.parts)
 
 
-def test_observations_without_components_have_no_score():
+def test_snapshots_whose_components_were_never_computed_have_no_score():
     snapshot = published_snapshot([hub_record("a/one")])
-    ScoreComponents.objects.all().delete()
+    Snapshot.objects.update(components_computed_at=None)
     profile = profile_by_slug(slug="research")
     obs = with_profile_score(leaderboard_rows(snapshot=snapshot), profile).get()
     assert obs.score is None
     assert score_breakdown(obs, profile).score is None
 
 
-def test_components_can_be_recomputed():
+def stored_percentiles(snapshot) -> dict:
+    return {
+        row[0]: row[1:]
+        for row in Observation.objects.filter(snapshot=snapshot).values_list(
+            "model_id", *PERCENTILE_COLUMNS
+        )
+    }
+
+
+def test_ingest_and_the_sql_recompute_agree():
+    rng = random.Random(11)
+    records = [
+        hub_record(
+            f"q/m{i}",
+            downloads=rng.choice([None, rng.randint(0, 5000)]),
+            likes=rng.choice([None, rng.randint(0, 50)]),
+            trendingScore=rng.choice([None, rng.randint(0, 9)]),
+            lastModified=rng.choice([None, f"2026-02-{rng.randint(10, 12)}T00:00:00Z"]),
+        )
+        for i in range(60)
+    ]
+    published_snapshot(records, taken_at=T0)
+    moved = [
+        {
+            **r,
+            "downloads": None
+            if r["downloads"] is None
+            else r["downloads"] + rng.randint(-500, 5000),
+        }
+        for r in records
+    ]
+    snapshot = published_snapshot(moved, taken_at=T0 + days(7))
+    written = stored_percentiles(snapshot)
+    Observation.objects.filter(snapshot=snapshot).update(**dict.fromkeys(PERCENTILE_COLUMNS, None))
+    assert snapshot_compute_components(snapshot=snapshot) == 60
+    recomputed = stored_percentiles(snapshot)
+    assert written.keys() == recomputed.keys()
+    for model_id, values in written.items():
+        assert recomputed[model_id] == pytest.approx(values, nan_ok=False), model_id
+    assert any(v[2] is not None for v in written.values())  # growth was computed
+
+
+def test_components_are_recomputed_with_the_deltas():
     snapshot = two_models_snapshot()
     before = components_by_model(snapshot)
-    assert snapshot_compute_components(snapshot=snapshot) == 2
+    Observation.objects.filter(snapshot=snapshot).update(pct_downloads=None)
+    snapshots_recompute_deltas()
     assert components_by_model(snapshot) == before
-    assert ScoreComponents.objects.count() == 2
 
 
 def test_scores_sort_in_sql():
