@@ -136,6 +136,10 @@ class ScoringProfileAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
         transaction.on_commit(lambda: content_changed(reason="scoring profile deleted"))
 
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(lambda: content_changed(reason="scoring profiles deleted"))
+
 
 @admin.register(Anomaly)
 class AnomalyAdmin(ReadOnlyAdmin):

@@ -18,15 +18,21 @@ stands in, and when all are equal, SCALE_FLOOR (one unit a day): a flat
 series stays flat (x = median gives 0), and a flat series that jumps is
 flagged. Only rises are anomalies (z ≥ threshold).
 
-A profile flags the day when z reaches its `anomaly_z_threshold` and x −
-median reaches its minimum change (`anomaly_min_downloads` /
-`anomaly_min_likes`). A row is stored when any profile flags it; which
-profiles flag it is decided when read (`flagged_by`).
+A profile flags the day when z reaches its `anomaly_z_threshold`, and both
+x − median and x itself reach its minimum change (`anomaly_min_downloads` /
+`anomaly_min_likes`): a model is being picked up, not merely losing less
+than usual (the 30-day count of a model past its launch falls every day). A
+row is stored when any profile flags it; which profiles flag it is decided
+when read (`flagged_by`).
 
-Detection runs at each publish for the snapshot's day, in bulk: one query
-over the day's and the previous days' closing snapshots, read in model order
-(`anomalies_detect`); `anomalies_backfill` (and `manage.py detect_anomalies`)
-recomputes days over history.
+Detection runs at each publish for the snapshot's day, in bulk
+(`anomalies_detect`). Because x must reach the smallest minimum among the
+profiles, one SQL query first keeps the models whose figures rose that much
+since one of the three previous days' closing snapshots (a necessary
+condition, checked through the (snapshot, model) index); only their last
+two and a half weeks are read, in model order, and judged in Python.
+`anomalies_backfill` (and `manage.py detect_anomalies`) recomputes days over
+history.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -54,6 +61,7 @@ MEAN_AD_SCALE = 1.2533  # likewise for the mean absolute deviation
 SCALE_FLOOR = 1.0  # one download (like) a day: counts are not finer than that
 # Anomalies shown as badges: the snapshot's UTC day and the day before.
 BADGE_DAYS = 2
+CHUNK = 5000  # models per query when reading their history
 
 METRICS = (Anomaly.Metric.DOWNLOADS.value, Anomaly.Metric.LIKES.value)
 
@@ -117,9 +125,9 @@ class Thresholds:
             min_likes=profile.anomaly_min_likes,
         )
 
-    def flags(self, metric: str, z: float, change: float) -> bool:
+    def flags(self, metric: str, z: float, change: float, value: float) -> bool:
         least = self.min_downloads if metric == Anomaly.Metric.DOWNLOADS else self.min_likes
-        return z >= self.z and change >= least
+        return z >= self.z and change >= least and value >= least
 
 
 def all_thresholds() -> list[Thresholds]:
@@ -129,9 +137,8 @@ def all_thresholds() -> list[Thresholds]:
 # --- Levels and velocities -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Level:
-    """A model's figures at the close of a day."""
+class Level(NamedTuple):
+    """A model's figures at the close of a day (a tuple: 100k are made per publish)."""
 
     downloads_all_time: int | None
     downloads: int | None
@@ -189,7 +196,7 @@ def judge_model(
         judgement = robust_z(value, history)
         if judgement is None:
             continue
-        if any(t.flags(metric, judgement.z, judgement.change) for t in thresholds):
+        if any(t.flags(metric, judgement.z, judgement.change, value) for t in thresholds):
             findings.append(Finding(model_id, day, metric, basis, judgement))
     return findings
 
@@ -217,38 +224,72 @@ def day_closers(first: date, last: date) -> dict[date, int]:
     return closers
 
 
-def _model_levels(day: date, closers: dict[date, int]) -> Iterator[tuple[int, dict[date, Level]]]:
-    """(model id, its levels by day) for every model observed in `day`'s closing snapshot.
+def _candidates(day: date, closers: dict[date, int], thresholds: list[Thresholds]):
+    """Models whose figures rose by the smallest minimum since a closing snapshot of the
+    three days before; None when that cannot be told (a day there only in the daily history).
 
-    One query over the closing snapshots, read in model order a chunk at a
-    time, so memory holds one model's days, not the whole window; plus one
-    over the daily history for days without a closing snapshot.
+    A flagged velocity x = rise / gap reaches the minimum, so the rise since
+    the previous day with a level does too: every model flagged is kept.
+    """
+    recent = [day - timedelta(days=n) for n in range(1, MAX_GAP_DAYS + 1)]
+    missing = [d for d in recent if d not in closers]
+    if missing and DailyObservation.objects.filter(day__in=missing).exists():
+        return None
+    least_downloads = min(t.min_downloads for t in thresholds)
+    least_likes = min(t.min_likes for t in thresholds)
+    rose = Observation.objects.filter(
+        snapshot_id__in=[closers[d] for d in recent if d in closers], model_id=OuterRef("model_id")
+    ).filter(
+        Q(likes__lte=OuterRef("likes") - least_likes)
+        | Q(downloads_all_time__lte=OuterRef("downloads_all_time") - least_downloads)
+        | Q(downloads__lte=OuterRef("downloads") - least_downloads)
+    )
+    return list(
+        Observation.objects.filter(snapshot_id=closers[day])
+        .filter(Exists(rose))
+        .order_by("model_id")
+        .values_list("model_id", flat=True)
+    )
+
+
+def _model_levels(
+    day: date, closers: dict[date, int], model_ids: list[int] | None
+) -> Iterator[tuple[int, dict[date, Level]]]:
+    """(model id, its levels by day) for the models given (None: all in `day`'s closing snapshot).
+
+    Read in model order, a chunk of models at a time, so memory holds a
+    chunk's days, not the whole window; the daily history stands in for days
+    without a closing snapshot.
     """
     first = day - timedelta(days=WINDOW_DAYS + MAX_GAP_DAYS)
-    wanted = Observation.objects.filter(snapshot_id=closers[day]).values("model_id")
     day_of = {pk: d for d, pk in closers.items()}
     missing = [
         first + timedelta(days=n)
         for n in range((day - first).days)
         if first + timedelta(days=n) not in closers
     ]
-    daily: dict[int, dict[date, Level]] = {}
-    if missing:
-        for model_id, d, all_time, downloads, likes in DailyObservation.objects.filter(
-            day__in=missing, model_id__in=wanted
-        ).values_list("model_id", "day", "downloads_all_time", "downloads", "likes"):
-            daily.setdefault(model_id, {})[d] = Level(all_time, downloads, likes)
-    rows = (
-        Observation.objects.filter(snapshot_id__in=list(closers.values()), model_id__in=wanted)
-        .order_by("model_id")
-        .values_list("model_id", "snapshot_id", "downloads_all_time", "downloads", "likes")
-        .iterator(chunk_size=10_000)
-    )
-    for model_id, group in itertools.groupby(rows, key=lambda row: row[0]):
-        levels = dict(daily.get(model_id, {}))
-        for _, snapshot_id, all_time, downloads, likes in group:
-            levels[day_of[snapshot_id]] = Level(all_time, downloads, likes)
-        yield model_id, levels
+    if model_ids is None:
+        chunks = [Observation.objects.filter(snapshot_id=closers[day]).values("model_id")]
+    else:
+        chunks = [model_ids[i : i + CHUNK] for i in range(0, len(model_ids), CHUNK)]
+    for wanted in chunks:
+        daily: dict[int, dict[date, Level]] = {}
+        if missing:
+            for model_id, d, *figures in DailyObservation.objects.filter(
+                day__in=missing, model_id__in=wanted
+            ).values_list("model_id", "day", "downloads_all_time", "downloads", "likes"):
+                daily.setdefault(model_id, {})[d] = Level(*figures)
+        rows = (
+            Observation.objects.filter(snapshot_id__in=list(closers.values()), model_id__in=wanted)
+            .order_by("model_id")
+            .values_list("model_id", "snapshot_id", "downloads_all_time", "downloads", "likes")
+            .iterator(chunk_size=10_000)
+        )
+        for model_id, group in itertools.groupby(rows, key=lambda row: row[0]):
+            levels = daily.get(model_id, {})
+            for _, snapshot_id, all_time, downloads, likes in group:
+                levels[day_of[snapshot_id]] = Level(all_time, downloads, likes)
+            yield model_id, levels
 
 
 def findings_for_day(day: date, *, thresholds: list[Thresholds] | None = None) -> list[Finding]:
@@ -260,9 +301,13 @@ def findings_for_day(day: date, *, thresholds: list[Thresholds] | None = None) -
     closers = day_closers(day - timedelta(days=WINDOW_DAYS + MAX_GAP_DAYS), day)
     if day not in closers:
         return []
+    candidates = _candidates(day, closers, thresholds)
+    if candidates is not None and not candidates:
+        return []
     findings: list[Finding] = []
-    for model_id, levels in _model_levels(day, closers):
-        findings.extend(judge_model(model_id, levels, day, thresholds))
+    for model_id, levels in _model_levels(day, closers, candidates):
+        if len(levels) > MIN_HISTORY:  # fewer days cannot give MIN_HISTORY velocities before
+            findings.extend(judge_model(model_id, levels, day, thresholds))
     return findings
 
 
@@ -366,16 +411,17 @@ def anomalies_backfill(
 
 def flagged_by(profile: ScoringProfile) -> Q:
     """The anomalies `profile` flags, as a filter."""
+    downloads, likes = profile.anomaly_min_downloads, profile.anomaly_min_likes
     return Q(z__gte=profile.anomaly_z_threshold) & (
-        Q(metric=Anomaly.Metric.DOWNLOADS, change__gte=profile.anomaly_min_downloads)
-        | Q(metric=Anomaly.Metric.LIKES, change__gte=profile.anomaly_min_likes)
+        Q(metric=Anomaly.Metric.DOWNLOADS, change__gte=downloads, value__gte=downloads)
+        | Q(metric=Anomaly.Metric.LIKES, change__gte=likes, value__gte=likes)
     )
 
 
 def profiles_flagging(anomaly: Anomaly, profiles: Iterable[ScoringProfile]) -> list[str]:
     """Slugs of the profiles that flag `anomaly`."""
-    metric, z, change = anomaly.metric, anomaly.z, anomaly.change
-    return [p.slug for p in profiles if Thresholds.of(p).flags(metric, z, change)]
+    metric, z, change, value = anomaly.metric, anomaly.z, anomaly.change, anomaly.value
+    return [p.slug for p in profiles if Thresholds.of(p).flags(metric, z, change, value)]
 
 
 def anomaly_list(

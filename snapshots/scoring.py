@@ -39,6 +39,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
@@ -193,6 +194,16 @@ def snapshot_compute_components(*, snapshot: Snapshot) -> int:
 def profile_by_slug(*, slug: str) -> ScoringProfile | None:
     """The profile called `slug` (curated or custom), or None."""
     return ScoringProfile.objects.filter(slug=slug).first()
+
+
+def curated_profile(*, slug: str) -> ScoringProfile | None:
+    """A curated profile by slug, for the public pages (custom ones are API-only), or None."""
+    return ScoringProfile.objects.curated().filter(slug=slug).first()
+
+
+def default_profile() -> ScoringProfile | None:
+    """The profile scores are shown in when none is asked for (SCORING_DEFAULT_PROFILE)."""
+    return curated_profile(slug=settings.SCORING_DEFAULT_PROFILE)
 
 
 def profiles_visible_to(*, organization_id: int | None) -> QuerySet[ScoringProfile]:
