@@ -86,17 +86,27 @@ SCORE_DECIMALS = 1
 
 
 def percent_ranks(values: Sequence) -> list[float | None]:
-    """PERCENT_RANK of each value among the non-null ones; None stays None."""
-    known = sorted(v for v in values if v is not None)
-    if not known:
-        return [None] * len(values)
-    first: dict = {}
-    for index, value in enumerate(known):
-        first.setdefault(value, index)
-    last = len(known) - 1
+    """PERCENT_RANK of each value among the non-null ones; None stays None.
+
+    (rank − 1) / (n − 1), where rank counts the smaller values plus one, so
+    ties share the lower rank and a lone value is 0, as in SQL.
+    """
+    out: list[float | None] = [None] * len(values)
+    order = [i for i, v in enumerate(values) if v is not None]
+    if not order:
+        return out
+    order.sort(key=values.__getitem__)
+    last = len(order) - 1
     if last == 0:
-        return [None if v is None else 0.0 for v in values]
-    return [None if v is None else first[v] / last for v in values]
+        out[order[0]] = 0.0
+        return out
+    previous, rank = None, 0
+    for position, index in enumerate(order):
+        value = values[index]
+        if position == 0 or value != previous:
+            rank, previous = position, value
+        out[index] = rank / last
+    return out
 
 
 def _growth(delta, value, floor):

@@ -238,3 +238,41 @@ def test_the_model_page_lists_the_model_s_anomalies(client):
     assert "2026-03-16" in section and "⚡ daily downloads" in section
     assert "9000 a day against a median of 1000 over the previous 14 days" in section
     assert 'id="anomalies-h"' not in client.get("/models/acme/flat").content.decode()
+
+
+def test_a_slowing_decline_is_not_a_spike():
+    # The 30-day count falls 5,000 a day, then only 1,000: z is high but nothing was picked up.
+    levels = {}
+    count = 500_000
+    for i in range(20):
+        count -= 1000 if i == 19 else 5000 + (i % 3) * 100
+        levels[DAY0 + days(i)] = Level(None, count, None)
+    series = velocities(levels)["downloads"]
+    assert series[DAY0 + days(19)] == (-1000, "rolling_30d")
+    assert judge_model(1, levels, DAY0 + days(19), [STRICT]) == []
+    assert STRICT.flags("downloads", z=40, change=4000, value=-1000) is False
+
+
+@pytest.mark.django_db
+def test_the_prefilter_keeps_every_model_that_judging_all_would_flag():
+    from snapshots.anomalies import _model_levels, all_thresholds, day_closers, findings_for_day
+
+    rng = random.Random(5)
+    series = {}
+    for n in range(30):
+        base = rng.choice([3, 50, 800, 5000])
+        daily = [base * (1 + rng.uniform(-0.2, 0.2)) for _ in range(16)]
+        if n % 3 == 0:
+            daily[-1] *= rng.choice([2, 5, 20])  # some spike, some barely
+        series[f"p/m{n}"] = [int(v) for v in daily]
+    publish_series(series)
+    day = (T0 + days(15)).date()
+    thresholds = all_thresholds()
+    closers = day_closers(day - days(17), day)
+    every = [
+        finding
+        for model_id, levels in _model_levels(day, closers, None)
+        for finding in judge_model(model_id, levels, day, thresholds)
+    ]
+    assert findings_for_day(day) == every
+    assert len(every) >= 3

@@ -15,6 +15,7 @@ from snapshots.scoring import (
     PERCENTILE_COLUMNS,
     apportion,
     order_by_score,
+    percent_ranks,
     profile_by_slug,
     score_breakdown,
     snapshot_compute_components,
@@ -312,3 +313,10 @@ def test_the_admin_refuses_weights_that_do_not_add_up(client):
     response = client.post("/admin/snapshots/scoringprofile/add/", form)
     assert response.status_code == 302
     assert ScoringProfile.objects.get(slug="mine").weights()["license"] == 10
+
+
+def test_percent_ranks_match_sql():
+    assert percent_ranks([30, None, 10, 20, 10]) == [1.0, None, 0.0, 2 / 3, 0.0]
+    assert percent_ranks([None, 5]) == [None, 0.0]
+    assert percent_ranks([None, None]) == [None, None]
+    assert percent_ranks([]) == []
