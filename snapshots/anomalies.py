@@ -498,6 +498,19 @@ def anomaly_payload(anomaly: Anomaly, profiles: Iterable[ScoringProfile]) -> dic
     }
 
 
+def anomaly_summary(anomaly: Anomaly | None) -> dict | None:
+    """The short form for a model row's `anomaly` field (v4), without the model."""
+    if anomaly is None:
+        return None
+    return {
+        "day": anomaly.day.isoformat(),
+        "metric": anomaly.metric,
+        "value": round(anomaly.value, 2),
+        "median": round(anomaly.median, 2),
+        "z": round(anomaly.z, 2),
+    }
+
+
 def anomaly_event_id(anomaly: Anomaly) -> str:
     """Stable across retries and recomputes: one event per model, day and metric."""
     return f"anomaly_{anomaly.model_id}_{anomaly.day:%Y%m%d}_{anomaly.metric}"

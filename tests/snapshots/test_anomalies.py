@@ -276,3 +276,30 @@ def test_the_prefilter_keeps_every_model_that_judging_all_would_flag():
     ]
     assert findings_for_day(day) == every
     assert len(every) >= 3
+
+
+@pytest.mark.django_db
+def test_badges_and_the_row_summary_follow_the_profile():
+    from snapshots.anomalies import anomaly_summary
+
+    snapshots = publish_series({"acme/spiky": [1000] * 15 + [9000]})
+    model_id = Anomaly.objects.get().model_id
+    production = ScoringProfile.objects.get(slug="production")  # needs 10,000 more a day
+    research = ScoringProfile.objects.get(slug="research")
+    assert anomalies_for(model_ids=[model_id], snapshot=snapshots[-1], profile=production) == {
+        model_id: []
+    }
+    [found] = anomalies_for(model_ids=[model_id], snapshot=snapshots[-1], profile=research)[
+        model_id
+    ]
+    assert anomaly_summary(found) == {
+        "day": "2026-03-16",
+        "metric": "downloads",
+        "value": 9000.0,
+        "median": 1000.0,
+        "z": 8000.0,
+    }
+    assert anomaly_summary(None) is None
+    # Two days on, the badge is gone.
+    later = published_snapshot([hub_record("acme/spiky")], taken_at=T0 + days(17))
+    assert anomalies_for(model_ids=[model_id], snapshot=later) == {model_id: []}

@@ -320,3 +320,23 @@ def test_percent_ranks_match_sql():
     assert percent_ranks([None, 5]) == [None, 0.0]
     assert percent_ranks([None, None]) == [None, None]
     assert percent_ranks([]) == []
+
+
+def test_the_score_snippet_shows_the_breakdown_without_javascript():
+    from django.template import Context, Template
+
+    snapshot = two_models_snapshot()
+    profile = profile_by_slug(slug="production")
+    rows = order_by_score(with_profile_score(leaderboard_rows(snapshot=snapshot), profile))
+    html = Template(
+        "{% load scores %}{% for row in rows %}{% score_cell row profile %}{% endfor %}"
+    )  # noqa: E501
+    out = html.render(Context({"rows": list(rows), "profile": profile}))
+    first = out[: out.index("</details>")]
+    assert "<summary" in first and ">65.0</summary>" in first
+    assert "<caption>Production profile: points out of 100</caption>" in first
+    # Downloads: the top percentile (100.0) × 35 points = 35.0; license 1 × 30 = 30.0.
+    assert '<th scope="row">Downloads (30 days)</th><td class="num">100.0</td>' in first
+    assert '<td class="num">35</td><td class="num">35.0</td>' in first
+    assert '<th scope="row">Likes growth (7 days)</th>' not in first  # 0 points: not listed
+    assert "unknown" in first  # download growth: no week-old baseline
