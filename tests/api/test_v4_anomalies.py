@@ -9,8 +9,9 @@ import json
 import pytest
 
 from api.access import CALLER_ENVIRON_KEY, Caller
+from registry.caching import content_changed
 from registry.models import Plan
-from snapshots.models import Anomaly
+from snapshots.models import Anomaly, ScoringProfile
 from tests.factories import T0, days, hub_record, published_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +163,14 @@ def test_the_csv_export_stops_at_the_plan_s_export_rows(client, spikes):
     lines = b"".join(response.streaming_content).decode().strip().splitlines()
     assert len(lines) == 2 and lines[1].startswith("a/downloads,")
     assert Anomaly.objects.count() == 2
+
+
+def test_the_list_is_cached_until_a_profile_changes(client, spikes):
+    first = client.get("/api/v4/anomalies?profile=production")
+    assert first["X-Cache"] == "MISS" and json.loads(first.content)["count"] == 1
+    assert client.get("/api/v4/anomalies?profile=production")["X-Cache"] == "HIT"
+    # What the admin does when a curator saves a profile: change it, then retire the caches.
+    ScoringProfile.objects.filter(slug="production").update(anomaly_min_downloads=1000)
+    content_changed(reason="scoring profile production saved")
+    again = client.get("/api/v4/anomalies?profile=production")
+    assert again["X-Cache"] == "MISS" and json.loads(again.content)["count"] == 2
