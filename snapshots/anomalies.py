@@ -406,6 +406,23 @@ def anomalies_backfill(
     return results
 
 
+def anomalies_recompute_after(*, snapshot: Snapshot) -> list[DayResult]:
+    """Judge again the days whose history `snapshot` belongs to, if any were judged.
+
+    For a snapshot that arrived after newer ones (an archive imported late):
+    the days up to WINDOW_DAYS + MAX_GAP_DAYS after its own can use its day
+    as history. Nothing to do (and no query beyond one) when none is newer.
+    """
+    day = snapshot.taken_at.astimezone(UTC).date()
+    until = day + timedelta(days=WINDOW_DAYS + MAX_GAP_DAYS)
+    newer = Snapshot.objects.visible().filter(
+        taken_at__gte=_day_bounds(day, day)[1], taken_at__lt=_day_bounds(until, until)[1]
+    )
+    if not newer.exists():
+        return []
+    return anomalies_backfill(since=day + timedelta(days=1), until=until)
+
+
 # --- Reads -------------------------------------------------------------------------
 
 

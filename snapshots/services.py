@@ -21,7 +21,7 @@ from registry.models import HubModel
 from registry.records import HubRecord, RecordError, parse_hub_record
 from tagging.services import tags_apply
 
-from .anomalies import anomalies_detect
+from .anomalies import anomalies_detect, anomalies_recompute_after
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
@@ -162,8 +162,10 @@ def snapshot_import(
             raise
         return ImportOutcome(snapshot=existing, created=False)
     # An archive older than snapshots already published may be their
-    # baseline: their deltas were computed without it.
+    # baseline: their deltas were computed without it; and the days after
+    # it judged their anomalies against a history that lacked it.
     snapshots_recompute_after(snapshot=snapshot)
+    anomalies_recompute_after(snapshot=snapshot)
     return ImportOutcome(snapshot=snapshot, created=True)
 
 

@@ -303,3 +303,22 @@ def test_badges_and_the_row_summary_follow_the_profile():
     # Two days on, the badge is gone.
     later = published_snapshot([hub_record("acme/spiky")], taken_at=T0 + days(17))
     assert anomalies_for(model_ids=[model_id], snapshot=later) == {model_id: []}
+
+
+@pytest.mark.django_db
+def test_an_archive_imported_late_is_taken_into_the_days_after_it(tmp_path):
+    import json
+
+    # Days 0–15 imported without day 4: day 15's spike has 13 days of history.
+    totals = [1_000_000 + 1000 * i for i in range(15)] + [1_000_000 + 14_000 + 9000]
+    files = []
+    for i, total in enumerate(totals):
+        path = tmp_path / f"day{i:02d}.json"
+        taken_at = (T0 + days(i)).isoformat()
+        record = hub_record("acme/late", downloadsAllTime=total)
+        path.write_text(json.dumps({"fetched_at": taken_at, "models": [record]}))
+        files.append(str(path))
+    call_command("import_snapshots", *files[:4], *files[5:], "--no-progress", verbosity=0)
+    assert Anomaly.objects.get().history_days == 13
+    call_command("import_snapshots", files[4], "--no-progress", verbosity=0)
+    assert Anomaly.objects.get().history_days == 14
