@@ -66,6 +66,7 @@ class PlanAdmin(admin.ModelAdmin):
         "webhook_endpoints",
         "webhook_concurrency",
         "priority_delivery",
+        "custom_profiles",
     )
     prepopulated_fields = {"slug": ("name",)}
 

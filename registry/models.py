@@ -33,6 +33,9 @@ class Plan(models.Model):
     webhook_endpoints = models.PositiveSmallIntegerField(default=1)
     webhook_concurrency = models.PositiveSmallIntegerField(default=1)
     priority_delivery = models.BooleanField(default=False)
+    custom_profiles = models.BooleanField(
+        default=False, help_text="May score with the organization's own scoring profiles."
+    )
 
     class Meta:
         ordering = ["rate_limit_per_minute", "slug"]

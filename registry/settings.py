@@ -200,6 +200,9 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 HEALTH_GRACE_MINUTES = env.int("HEALTH_GRACE_MINUTES", default=15)
 HEALTH_QUEUE_WARNING = env.int("HEALTH_QUEUE_WARNING", default=1000)
 
+# Scores are shown in this curated profile when a request names none.
+SCORING_DEFAULT_PROFILE = env("SCORING_DEFAULT_PROFILE", default="community")
+
 # --- The Hugging Face Hub -------------------------------------------------
 # HF_ENDPOINT and HF_TOKEN are the Hub's own conventions (huggingface_hub).
 HF_ENDPOINT = env("HF_ENDPOINT", default="https://huggingface.co").rstrip("/")

@@ -7,8 +7,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from registry.admin import ReadOnlyAdmin
+from registry.caching import content_changed
 
-from .models import Lease, Observation, Snapshot
+from .models import Anomaly, Lease, Observation, ScoringProfile, Snapshot
 from .tasks import refresh_snapshot
 
 
@@ -90,3 +91,66 @@ class LeaseAdmin(ReadOnlyAdmin):
 
 # The family screens register themselves (families, rules, memberships).
 from . import family_admin  # noqa: E402, F401
+
+
+@admin.register(ScoringProfile)
+class ScoringProfileAdmin(admin.ModelAdmin):
+    """Curators weigh components; the model's clean() holds the points to 100 in all.
+
+    A change shows at once (scores are computed when read); anomaly
+    thresholds filter the stored anomalies at once too, but a looser
+    threshold finds new ones only from the next publish, or after
+    `manage.py detect_anomalies --since …`.
+    """
+
+    list_display = (
+        "name",
+        "slug",
+        "organization",
+        *ScoringProfile.WEIGHT_FIELDS,
+        "anomaly_z_threshold",
+        "anomaly_min_downloads",
+        "anomaly_min_likes",
+    )
+    list_select_related = ("organization",)
+    list_filter = (("organization", admin.EmptyFieldListFilter),)
+    search_fields = ("slug", "name")
+    prepopulated_fields = {"slug": ("name",)}
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "description", "organization", "position")}),
+        (
+            "Weights (points out of 100)",
+            {
+                "fields": ScoringProfile.WEIGHT_FIELDS,
+                "description": "Each component is a percentile in the snapshot (license "
+                "openness: a fixed value per license class). The points must add up to 100.",
+            },
+        ),
+        (
+            "Anomalies",
+            {"fields": ("anomaly_z_threshold", "anomaly_min_downloads", "anomaly_min_likes")},
+        ),
+    )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: content_changed(reason=f"scoring profile {obj.slug} saved"))
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        transaction.on_commit(lambda: content_changed(reason="scoring profile deleted"))
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(lambda: content_changed(reason="scoring profiles deleted"))
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(ReadOnlyAdmin):
+    list_display = ("day", "model", "metric", "value", "median", "z", "basis", "snapshot")
+    list_filter = ("metric", "basis", ("day", admin.DateFieldListFilter))
+    list_select_related = ("model", "snapshot")
+    search_fields = ("model__hub_id",)
+    date_hierarchy = "day"
+    show_full_result_count = False
+    ordering = ("-day", "-z")

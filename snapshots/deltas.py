@@ -36,6 +36,7 @@ from registry.caching import content_changed
 
 from .models import Observation, Snapshot
 from .rollups import family_rollups_compute
+from .scoring import snapshot_compute_components
 
 logger = logging.getLogger("modelboard.deltas")
 
@@ -318,6 +319,8 @@ def snapshots_recompute_deltas(
             snapshot_compute_deltas(snapshot=snapshot)
             # Family rollups sum the members' deltas: they move with them.
             family_rollups_compute(snapshot=snapshot)
+            # Growth components are percentiles of the 7d deltas just rewritten.
+            snapshot_compute_components(snapshot=snapshot)
         done += 1
         if on_progress is not None:
             on_progress(done, len(pks))

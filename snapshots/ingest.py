@@ -3,9 +3,10 @@
 Every path that makes a snapshot (refresh, import, demo) ends here. The work is
 a handful of set-based statements whatever the number of models: the catalog
 is read once, new models are inserted in bulk, changed ones updated in bulk,
-and observations are written in bulk, their deltas included (computed here
-from one read of each baseline, `snapshots.deltas`), so publishing has no
-second pass over them. Nothing here saves a row at a time.
+and observations are written in bulk, their deltas and score components
+included (computed here from one read of each baseline, `snapshots.deltas`,
+and six sorts, `snapshots.scoring`), so publishing has no second pass over
+them. Nothing here saves a row at a time.
 
 A snapshot is 100k+ models written at once (`bench/ingest.py` times it), so
 the PostgreSQL path keeps clear of the ORM's per-row machinery (a model
@@ -36,6 +37,7 @@ from registry.records import HubRecord
 
 from .deltas import DELTA_FIELDS, deltas_mark_computed, snapshot_baselines
 from .models import Observation, Snapshot
+from .scoring import PERCENTILE_COLUMNS, components_mark_computed, with_percentiles
 
 # Catalog fields a record may carry; an empty value in a record keeps what we
 # had (a listing page does not carry what only the detail call returns).
@@ -74,7 +76,10 @@ OBSERVATION_COLUMNS = (
     "trending_score",
     "last_modified",
     *DELTA_FIELDS,
+    *PERCENTILE_COLUMNS,
 )
+# What a row holds before its score components are appended.
+_BEFORE_PERCENTILES = OBSERVATION_COLUMNS[: -len(PERCENTILE_COLUMNS)]
 
 IN_CHUNK = 5000  # ids per `IN (…)`; well under SQLite's variable limit
 BATCH = 2000
@@ -406,7 +411,8 @@ def snapshot_ingest(
     with their deltas against the snapshot's baselines as they stand now
     (the snapshot's `baseline_24h`, `baseline_7d` and `deltas_computed_at`
     are saved too), exactly as `snapshots.deltas.snapshot_compute_deltas`
-    would compute them afterwards.
+    would compute them afterwards, and the score components
+    (`snapshots.scoring.with_percentiles`; `components_computed_at` saved).
     """
     # The atomic block joins the caller's transaction without a savepoint;
     # called outside one, the ingest still writes all or nothing.
@@ -433,8 +439,10 @@ def snapshot_ingest(
                     *figures(model_id, position, downloads, likes, all_time),
                 )
             )
+        rows = with_percentiles(rows, _BEFORE_PERCENTILES)
         insert_observations(snapshot, rows)
         deltas_mark_computed(snapshot=snapshot, baselines=baselines)
+        components_mark_computed(snapshot=snapshot)
     return IngestResult(
         models_seen=len(by_id),
         models_created=len(created),

@@ -73,6 +73,9 @@ class Snapshot(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     deltas_computed_at = models.DateTimeField(null=True, blank=True)
+    components_computed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its observations' score components were computed."
+    )
 
     objects = SnapshotQuerySet.as_manager()
 
@@ -138,6 +141,14 @@ class Observation(models.Model):
         blank=True,
         help_text="True downloads since the 24h baseline, from all-time counts on both sides.",
     )
+    # Score components (snapshots.scoring): percentiles within the snapshot,
+    # 0 to 1, computed once as the snapshot is written; null: figure unknown.
+    pct_downloads = models.FloatField(null=True, blank=True)
+    pct_likes = models.FloatField(null=True, blank=True)
+    pct_downloads_growth = models.FloatField(null=True, blank=True)
+    pct_likes_growth = models.FloatField(null=True, blank=True)
+    pct_recency = models.FloatField(null=True, blank=True)
+    pct_trending = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -228,3 +239,196 @@ class FamilyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family_id} @ {self.snapshot_id}"
+
+
+# --- Scoring profiles and anomalies -------------------------------------------------
+
+
+class ScoringProfileQuerySet(models.QuerySet):
+    def curated(self) -> ScoringProfileQuerySet:
+        """The public profiles curators keep (research, production, community)."""
+        return self.filter(organization__isnull=True)
+
+
+class ScoringProfile(models.Model):
+    """How to weigh a model: points over normalized components, and anomaly thresholds.
+
+    Each component is a model's percentile within its snapshot (0 to 1; license
+    openness is a fixed value per license class, see `snapshots.scoring`). A
+    profile gives each component points; the points add up to 100, so the
+    score, the sum of points × component, is on a 0–100 scale and each part
+    of it says how many of those points the component earned.
+
+    A profile without an organization is curated and free to use; one that
+    belongs to an organization is custom, visible only to it, and needs a
+    plan with `custom_profiles`.
+    """
+
+    WEIGHT_FIELDS = (
+        "weight_downloads",
+        "weight_likes",
+        "weight_downloads_growth",
+        "weight_likes_growth",
+        "weight_recency",
+        "weight_trending",
+        "weight_license",
+    )
+    TOTAL_POINTS = 100
+    MIN_Z_THRESHOLD = 2
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=80)
+    description = models.TextField(blank=True)
+    organization = models.ForeignKey(
+        "registry.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="scoring_profiles",
+        help_text="Empty for the curated public profiles; set for an organization's own.",
+    )
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in lists.")
+    weight_downloads = models.PositiveSmallIntegerField(
+        default=0, help_text="Points for 30-day downloads (percentile in the snapshot)."
+    )
+    weight_likes = models.PositiveSmallIntegerField(default=0, help_text="Points for likes.")
+    weight_downloads_growth = models.PositiveSmallIntegerField(
+        default=0, help_text="Points for 7-day download growth, relative to a week ago."
+    )
+    weight_likes_growth = models.PositiveSmallIntegerField(
+        default=0, help_text="Points for 7-day likes growth, relative to a week ago."
+    )
+    weight_recency = models.PositiveSmallIntegerField(
+        default=0, help_text="Points for how recently the model was modified."
+    )
+    weight_trending = models.PositiveSmallIntegerField(
+        default=0, help_text="Points for the Hub's trending score."
+    )
+    weight_license = models.PositiveSmallIntegerField(
+        default=0, help_text="Points for license openness (permissive highest)."
+    )
+    anomaly_z_threshold = models.FloatField(
+        default=3.5,
+        help_text="Robust z-score from which a day's velocity is an anomaly (at least 2).",
+    )
+    anomaly_min_downloads = models.PositiveIntegerField(
+        default=1000, help_text="Least change in daily downloads (above the median) to flag."
+    )
+    anomaly_min_likes = models.PositiveIntegerField(
+        default=10, help_text="Least change in daily likes (above the median) to flag."
+    )
+
+    objects = ScoringProfileQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    weight_downloads__gte=0,
+                    weight_likes__gte=0,
+                    weight_downloads_growth__gte=0,
+                    weight_likes_growth__gte=0,
+                    weight_recency__gte=0,
+                    weight_trending__gte=0,
+                    weight_license__gte=0,
+                    anomaly_z_threshold__gte=2,
+                ),
+                name="scoring_profile_valid_figures",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_custom(self) -> bool:
+        return self.organization_id is not None
+
+    def weights(self) -> dict[str, int]:
+        """Component name → points, in the order components are shown."""
+        return {name.removeprefix("weight_"): getattr(self, name) for name in self.WEIGHT_FIELDS}
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, list[str]] = {}
+        values = {name: getattr(self, name) for name in self.WEIGHT_FIELDS}
+        for name, value in values.items():
+            if value is None or value < 0:
+                errors.setdefault(name, []).append("Points cannot be negative.")
+        total = sum(v for v in values.values() if v is not None and v >= 0)
+        if not errors and total != self.TOTAL_POINTS:
+            errors["__all__"] = [
+                f"The weights must add up to {self.TOTAL_POINTS} points; they add up to {total}."
+            ]
+        if self.anomaly_z_threshold is not None and self.anomaly_z_threshold < self.MIN_Z_THRESHOLD:
+            errors["anomaly_z_threshold"] = [
+                f"Below {self.MIN_Z_THRESHOLD}, ordinary noise would be flagged every day."
+            ]
+        if errors:
+            raise ValidationError(errors)
+
+
+class Anomaly(models.Model):
+    """A day on which a model's velocity left its recent range.
+
+    One row per model, UTC day and metric, written when at least one profile
+    flags it: its robust z-score against the previous 14 days reaches the
+    profile's threshold and its change over the median reaches the profile's
+    minimum. Which profiles flag it is decided when read, from `z` and
+    `change`, so tightening a threshold needs no recompute.
+    """
+
+    class Metric(models.TextChoices):
+        DOWNLOADS = "downloads", "Daily downloads"
+        LIKES = "likes", "Daily likes"
+
+    class Basis(models.TextChoices):
+        ALL_TIME = "all_time", "Change in all-time downloads"
+        ROLLING_30D = "rolling_30d", "Change in 30-day downloads"
+        LIKES = "likes", "Change in likes"
+
+    # No index of its own: the unique (model, day, metric) constraint leads with it.
+    model = models.ForeignKey(
+        HubModel, on_delete=models.CASCADE, related_name="anomalies", db_index=False
+    )
+    day = models.DateField()
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    basis = models.CharField(
+        max_length=16,
+        choices=Basis.choices,
+        help_text="What the daily value is the change of (all-time downloads when known).",
+    )
+    snapshot = models.ForeignKey(
+        Snapshot,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="anomalies",
+        help_text="The snapshot whose publish first flagged it.",
+    )
+    value = models.FloatField(help_text="The day's velocity (per day).")
+    median = models.FloatField(help_text="Median velocity of the previous 14 days.")
+    mad = models.FloatField(help_text="Median absolute deviation of those days.")
+    scale = models.FloatField(
+        help_text="The spread z is measured in (1.4826 × MAD, or a fallback)."
+    )
+    z = models.FloatField("robust z-score")
+    change = models.FloatField(help_text="value − median.")
+    history_days = models.PositiveSmallIntegerField(help_text="Days of history judged against.")
+    detected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "-z"]
+        verbose_name_plural = "anomalies"
+        constraints = [
+            models.UniqueConstraint(fields=["model", "day", "metric"], name="anomaly_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["day", "metric"], name="anomaly_day_metric"),
+            models.Index(fields=["snapshot"], name="anomaly_snapshot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.metric} on {self.day} (z={self.z:.1f})"

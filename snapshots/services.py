@@ -24,11 +24,13 @@ from tagging.services import tags_apply
 from webhooks.models import EventType
 from webhooks.services import events_publish
 
+from .anomalies import anomalies_detect, anomalies_recompute_after
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
 from .models import Observation, Snapshot
 from .rollups import family_rollups_compute
+from .scoring import snapshot_compute_components
 from .selectors import snapshot_completed_facts
 
 logger = logging.getLogger("modelboard.refresh")
@@ -74,6 +76,9 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
 
     The snapshot.completed webhook event is written to the outbox here too,
     so the event exists if and only if the published snapshot does.
+    Score components are stored by ingest too (computed here only if not),
+    and once the snapshot counts as complete, the anomalies of its day are
+    detected (`snapshots.anomalies`).
 
     The compact daily history is not written here: observations are rolled
     up into it when they are pruned (`snapshots.retention`).
@@ -106,6 +111,9 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     events_publish(
         type=EventType.SNAPSHOT_COMPLETED, data=snapshot_completed_facts(snapshot=snapshot)
     )
+    if snapshot.components_computed_at is None:
+        snapshot_compute_components(snapshot=snapshot)
+    anomalies_detect(snapshot=snapshot)
     transaction.on_commit(lambda: content_changed(reason=f"snapshot {snapshot.pk} published"))
 
 
@@ -178,8 +186,10 @@ def snapshot_import(
             raise
         return ImportOutcome(snapshot=existing, created=False)
     # An archive older than snapshots already published may be their
-    # baseline: their deltas were computed without it.
+    # baseline: their deltas were computed without it; and the days after
+    # it judged their anomalies against a history that lacked it.
     snapshots_recompute_after(snapshot=snapshot)
+    anomalies_recompute_after(snapshot=snapshot)
     return ImportOutcome(snapshot=snapshot, created=True)
 
 

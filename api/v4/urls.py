@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from api import health
 
-from . import changes, export, families, schema, views
+from . import anomalies, changes, export, families, profiles, schema, views
 
 app_name = "v4"
 
@@ -20,5 +20,8 @@ urlpatterns = [
     path("export.csv", export.export_csv, name="export"),
     path("families", families.families, name="families"),
     path("families/<slug:slug>", families.family_detail, name="family"),
+    path("profiles", profiles.profiles, name="profiles"),
+    path("anomalies", anomalies.anomalies, name="anomalies"),
+    path("anomalies.csv", anomalies.anomalies_csv, name="anomalies-csv"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]

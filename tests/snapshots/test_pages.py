@@ -284,8 +284,9 @@ def test_the_model_page_shows_facts_and_recent_snapshots(client):
     assert html.index("2026-03-02 12:00") < html.index("2026-03-01 12:00")  # newest first
     assert 'title="7,000">7k<' in html
     # latest snapshot, the model, its observation, its tags, and the 30-day
-    # history that both the charts and the recent-snapshots table draw from
-    assert len(ctx.captured_queries) == 5, [q["sql"][:70] for q in ctx.captured_queries]
+    # history that both the charts and the recent-snapshots table draw from,
+    # and its anomalies of those 30 days
+    assert len(ctx.captured_queries) == 6, [q["sql"][:70] for q in ctx.captured_queries]
 
 
 def test_the_model_page_draws_a_trend_chart_with_axes_and_tooltips(client):
@@ -339,7 +340,7 @@ def test_the_model_page_query_count_does_not_grow_with_history(client):
     tag("chat", "Chat", "acme/a")
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/models/acme/a").status_code == 200
-    assert len(ctx.captured_queries) == 5
+    assert len(ctx.captured_queries) == 6
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/models/acme/a").status_code == 200
     assert len(ctx.captured_queries) == 1
