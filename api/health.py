@@ -17,6 +17,9 @@ but keeps 200. Never cached: every call looks again.
   10 % left), and its consumption over the last QUOTA_HISTORY_HOURS: every
   refresh's calls and the quota left after it;
 - cache_hit_rate: hits and misses of cached pages and responses;
+- backlog: work waiting: the refresh and webhook queues' depths, and webhook
+  deliveries due, waiting for a retry and in flight, with the age of the
+  oldest due one (a warning above HEALTH_BACKLOG_WARNING_SECONDS);
 - cache_memory: how full the cache is (Redis used_memory against maxmemory,
   evictions; a warning above CACHE_SATURATION_WARNING).
 
@@ -47,6 +50,7 @@ from registry import metrics
 from registry.caching import lookup_stats
 from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
+from webhooks import selectors as webhook_selectors
 
 from .v4 import selectors
 from .v4.schema import errors
@@ -234,6 +238,34 @@ def check_cache_hit_rate() -> dict:
     }
 
 
+def check_backlog() -> dict:
+    now = timezone.now()
+    deliveries = webhook_selectors.delivery_backlog(now=now)
+    oldest = deliveries.pop("oldest_due_at")
+    age = round((now - oldest).total_seconds()) if oldest else None
+    try:
+        depths = metrics.queue_depths()
+    except Exception:  # the broker is down: the queues check says so
+        depths = None
+    queues = None
+    if depths is not None:
+        queues = {
+            "refresh": sum(d for name, d in depths.items() if name == "refresh"),
+            "webhooks": sum(d for name, d in depths.items() if name.startswith("webhooks")),
+        }
+    limit = settings.HEALTH_BACKLOG_WARNING_SECONDS
+    check = {
+        "status": OK,
+        "queues": queues,
+        "deliveries": {**deliveries, "oldest_due_seconds": age},
+        "warning_above_seconds": limit,
+    }
+    if age is not None and age > limit:
+        check["status"] = WARNING
+        check["detail"] = f"a webhook delivery has been due for {age} s"
+    return check
+
+
 def check_cache_memory() -> dict:
     memory = metrics.cache_memory()
     saturation = memory.get("saturation")
@@ -254,6 +286,7 @@ CHECKS: dict[str, Callable[[], dict]] = {
     "quota": check_quota,
     "cache_hit_rate": check_cache_hit_rate,
     "cache_memory": check_cache_memory,
+    "backlog": check_backlog,
 }
 
 
@@ -291,6 +324,22 @@ class HealthCollector:
             "modelboard_cache_memory_saturation",
             "How full the cache is (0-1): used memory over maxmemory, or entries over the maximum.",
         ),
+        "deliveries_due": (
+            "modelboard_webhook_deliveries_due",
+            "Webhook deliveries due now and not yet sent.",
+        ),
+        "deliveries_waiting": (
+            "modelboard_webhook_deliveries_waiting",
+            "Webhook deliveries waiting for their next retry.",
+        ),
+        "deliveries_delivering": (
+            "modelboard_webhook_deliveries_in_flight",
+            "Webhook deliveries a worker is sending now.",
+        ),
+        "oldest_due": (
+            "modelboard_webhook_oldest_due_seconds",
+            "How long the oldest due webhook delivery has waited (0 when none).",
+        ),
     }
 
     def describe(self):
@@ -299,7 +348,7 @@ class HealthCollector:
 
     def collect(self):
         figures: dict[str, float | None] = {}
-        for read in (self._quota, self._hits, self._memory):
+        for read in (self._quota, self._hits, self._memory, self._deliveries):
             try:
                 figures.update(read())
             except Exception as exc:  # a scrape answers with whatever it can read
@@ -317,6 +366,18 @@ class HealthCollector:
         stats = lookup_stats()
         total = stats["hit"] + stats["miss"]
         return {"hit_ratio": stats["hit"] / total if total else None}
+
+    @staticmethod
+    def _deliveries() -> dict:
+        now = timezone.now()
+        backlog = webhook_selectors.delivery_backlog(now=now)
+        oldest = backlog["oldest_due_at"]
+        return {
+            "deliveries_due": backlog["due"],
+            "deliveries_waiting": backlog["waiting"],
+            "deliveries_delivering": backlog["delivering"],
+            "oldest_due": (now - oldest).total_seconds() if oldest else 0,
+        }
 
     @staticmethod
     def _memory() -> dict:

@@ -199,6 +199,8 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 # degraded; a queue longer than this is a warning.
 HEALTH_GRACE_MINUTES = env.int("HEALTH_GRACE_MINUTES", default=15)
 HEALTH_QUEUE_WARNING = env.int("HEALTH_QUEUE_WARNING", default=1000)
+# A webhook delivery due for longer than this makes the backlog check warn.
+HEALTH_BACKLOG_WARNING_SECONDS = env.int("HEALTH_BACKLOG_WARNING_SECONDS", default=300)
 
 # Scores are shown in this curated profile when a request names none.
 SCORING_DEFAULT_PROFILE = env("SCORING_DEFAULT_PROFILE", default="community")

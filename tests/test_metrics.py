@@ -160,6 +160,8 @@ def test_it_exports_the_health_figures_at_scrape_time(client):
     samples = scrape(client)
     assert value(samples, "modelboard_upstream_calls_recent") == 65
     assert value(samples, "modelboard_cache_hit_ratio") == pytest.approx(2 / 3)
+    assert samples[("modelboard_webhook_deliveries_due", ())] == 0
+    assert samples[("modelboard_webhook_oldest_due_seconds", ())] == 0
     saturation = samples.get(("modelboard_cache_memory_saturation", ()))
     if saturation is not None:  # Redis without maxmemory has no saturation
         assert 0 < saturation <= 1

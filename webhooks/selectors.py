@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 
 from registry.models import Organization
 
@@ -78,3 +78,29 @@ def attempts_log(
     if until is not None:
         rows = rows.filter(started_at__lt=until)
     return rows.order_by("-started_at", "-pk")
+
+
+def delivery_backlog(*, now: datetime) -> dict:
+    """Deliveries not yet done: due now, waiting for a retry, in flight; and the oldest due.
+
+    For health and /metrics: a growing `due` (or an old `oldest_due_at`)
+    means workers are not keeping up; `waiting` is the retry schedule at work.
+    Two aggregate queries whatever the backlog.
+    """
+    open_ = Delivery.objects.filter(
+        status__in=(Delivery.Status.PENDING, Delivery.Status.DELIVERING)
+    )
+    counts = open_.aggregate(
+        due=Count("pk", filter=Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now)),
+        due_priority=Count(
+            "pk",
+            filter=Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now, priority=True),
+        ),
+        waiting=Count("pk", filter=Q(status=Delivery.Status.PENDING, next_attempt_at__gt=now)),
+        delivering=Count("pk", filter=Q(status=Delivery.Status.DELIVERING)),
+        oldest_due_at=Min(
+            "next_attempt_at",
+            filter=Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now),
+        ),
+    )
+    return counts

@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from registry import caching
+from registry.models import Organization, Plan
 from snapshots.models import Snapshot
 from tests.factories import hub_record, published_snapshot
 
@@ -64,6 +65,7 @@ def test_it_answers_200_with_every_check_when_all_is_well(client, fresh, setting
         "quota",
         "cache_hit_rate",
         "cache_memory",
+        "backlog",
     ]
     assert checks["database"]["status"] == "ok" and checks["database"]["latency_ms"] >= 0
     assert checks["cache"]["status"] == "ok"
@@ -209,3 +211,31 @@ def test_it_warns_when_the_cache_is_nearly_full(client, fresh, monkeypatch):
     status, body = health(client)
     assert status == 200 and body["warnings"] == ["cache_memory"]
     assert "nearly full" in body["checks"]["cache_memory"]["detail"]
+
+
+def test_it_counts_the_webhook_backlog_and_warns_of_an_old_due_delivery(client, fresh, settings):
+    from webhooks.models import Delivery
+    from webhooks.services import events_publish, subscription_create
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.WEBHOOK_REQUIRE_HTTPS = False
+    org = Organization.objects.create(name="Acme", slug="acme", plan=Plan.objects.get(slug="pro"))
+    for port in (9001, 9002, 9003):
+        subscription_create(
+            organization=org,
+            url=f"http://127.0.0.1:{port}/hook",
+            event_types=["snapshot.completed"],
+        )
+    events_publish(type="snapshot.completed", data={})  # sent on commit: never, in a test
+    first, second, third = Delivery.objects.order_by("pk")
+    now = timezone.now()
+    Delivery.objects.filter(pk=first.pk).update(next_attempt_at=now - timedelta(minutes=10))
+    Delivery.objects.filter(pk=second.pk).update(next_attempt_at=now + timedelta(hours=2))
+    Delivery.objects.filter(pk=third.pk).update(status=Delivery.Status.DELIVERING)
+    status, body = health(client)
+    backlog = body["checks"]["backlog"]
+    assert status == 200 and body["warnings"] == ["backlog"]
+    deliveries = backlog["deliveries"]
+    assert (deliveries["due"], deliveries["waiting"], deliveries["delivering"]) == (1, 1, 1)
+    assert 600 <= deliveries["oldest_due_seconds"] < 660
+    assert "has been due for" in backlog["detail"]
