@@ -144,7 +144,12 @@ def changes(request: Request) -> Response:
             .order_by("model_id")
         )
         tags = tag_selectors.tags_for_models(model_ids=[o.model_id for o in page])
-        rows = [serializers.model_row(o, snapshot=latest, tags=tags[o.model_id]) for o in page]
+        rows = [
+            serializers.without_scores(
+                serializers.model_row(o, snapshot=latest, tags=tags[o.model_id])
+            )
+            for o in page
+        ]
     fresh = set(added)
     return Response(
         _feed(

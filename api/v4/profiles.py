@@ -7,6 +7,7 @@ and using it needs a plan with `custom_profiles`.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,12 @@ from snapshots.models import ScoringProfile
 from .params import reject_unknown
 
 CUSTOM_PROFILES_FEATURE = "Scoring with a custom profile"
+PROFILE_PARAMETER = OpenApiParameter(
+    "profile",
+    str,
+    description="The scoring profile's slug (see /api/v4/profiles): research, production, "
+    "community (the default) or one of the organization's own (a plan with custom profiles).",
+)
 
 
 def profile_row(profile: ScoringProfile) -> dict:

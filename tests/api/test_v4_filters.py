@@ -151,7 +151,7 @@ def test_it_rejects_a_bad_sort_with_the_sorts_it_takes(client, board):
         "sort": [
             "must be one of: rank, -rank, downloads, -downloads, likes, -likes, delta_24h, "
             "-delta_24h, delta_7d, -delta_7d, trending_score, -trending_score, last_modified, "
-            "-last_modified"
+            "-last_modified, score, -score"
         ]
     }
 
@@ -238,9 +238,10 @@ def test_it_filters_in_a_constant_number_of_queries(client, board):
     query = "tag=chat,code&provider=meta,qwen&license_class=open-weights,non-commercial"
     with CaptureQueriesContext(connection) as captured:
         assert ids(client, query) == [LLAMA, QWEN]
-    # Version memo, snapshot, the allowed tags, providers (the license
-    # classes are fixed), count, page, tags of the page; the gate knows the plan.
-    assert len(captured) == 7
+    # Version memo, profile, snapshot, the allowed tags, providers (the license
+    # classes are fixed), count, page, tags and anomalies of the page; the gate
+    # knows the plan.
+    assert len(captured) == 9
 
 
 def test_the_filters_describe_themselves_for_the_schema():
@@ -251,6 +252,7 @@ def test_the_filters_describe_themselves_for_the_schema():
         "search",
         "tag",
         "provider",
+        "family",
         "license_class",
         "license",
         "param_class",

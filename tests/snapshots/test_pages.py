@@ -211,10 +211,10 @@ def test_the_leaderboard_query_count_is_pinned(client, n):
     tag("chat", "Chat", *[f"org{i % 7}/model-{i:05d}" for i in range(n)])
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/").status_code == 200
-    # latest snapshot, the filter form's tags, providers and tasks, row count
-    # for the pager, the page of rows with models and providers, their tags,
-    # their sparkline series
-    assert len(ctx.captured_queries) == 8, [q["sql"][:70] for q in ctx.captured_queries]
+    # latest snapshot, the curated profiles, the filter form's tags, providers,
+    # families and tasks, row count for the pager, the page of rows with models,
+    # providers and families, their tags, their sparkline series, their anomalies
+    assert len(ctx.captured_queries) == 11, [q["sql"][:70] for q in ctx.captured_queries]
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/").status_code == 200
     assert len(ctx.captured_queries) == 1  # cached: only which snapshot is latest
@@ -411,8 +411,9 @@ def test_the_tag_page_query_count_is_pinned(client, n):
     tag("code", "Code", *[r["id"] for r in records[::2]])
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/tags/chat").status_code == 200
-    # latest snapshot, the tag, row count, the rows, their tags, their series
-    assert len(ctx.captured_queries) == 6, [q["sql"][:70] for q in ctx.captured_queries]
+    # latest snapshot, the tag, the default profile, row count, the rows,
+    # their tags, their series, their anomalies
+    assert len(ctx.captured_queries) == 8, [q["sql"][:70] for q in ctx.captured_queries]
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/tags/").status_code == 200
     assert len(ctx.captured_queries) == 2  # latest snapshot, tags with counts
