@@ -7,13 +7,13 @@ generation and the latest snapshot's id: a hit costs no query and no rendering.
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     extend_schema,
     inline_serializer,
 )
-from django.conf import settings
 from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
