@@ -137,6 +137,15 @@ class ModelRow(serializers.Serializer):
     access = serializers.CharField()
 
 
+class FeedRow(ModelRow):
+    """A model row as the delta feed adds it: without the fields a profile scores."""
+
+    score = None
+    profile = None
+    score_breakdown = None
+    anomaly = None
+
+
 def page_of(name: str, row: serializers.Field, **extra: serializers.Field):
     """A page envelope: count, limit, next and previous URLs (cursors), results."""
     return inline_serializer(
