@@ -226,3 +226,29 @@ def test_answers_naming_an_organization_s_own_profile_are_never_stored(client, s
     # An organization without profiles of its own still gets a storable answer.
     other = client.get("/api/v4/anomalies", **on_plan("enterprise"))
     assert other["Cache-Control"] == "private, max-age=60"
+
+
+def test_model_rows_carry_the_newest_anomaly_their_profile_flags(client, spikes):
+    def anomalies(query: str) -> dict:
+        body = get_json(client, f"/api/v4/models?{query}")
+        return {row["id"]: row["anomaly"] for row in body["results"]}
+
+    community = anomalies("profile=community")
+    assert community == {
+        "a/downloads": {
+            "day": SPIKE_DAY,
+            "metric": "downloads",
+            "value": 9000.0,
+            "median": 1000.0,
+            "z": 8000.0,
+        },
+        "a/likes": {"day": SPIKE_DAY, "metric": "likes", "value": 60.0, "median": 2.0, "z": 58.0},
+        "a/flat": None,
+    }
+    # production's thresholds let the download spike pass.
+    production = anomalies("profile=production")
+    assert production["a/downloads"] is None and production["a/likes"] == community["a/likes"]
+    detail = get_json(client, "/api/v4/models/a/downloads?profile=production")["model"]
+    assert detail["anomaly"] is None
+    detail = get_json(client, "/api/v4/models/a/downloads")["model"]
+    assert detail["anomaly"]["metric"] == "downloads"
