@@ -25,9 +25,10 @@ from django import forms
 from django.db.models import F, QuerySet
 
 from registry.dimensions import PARAM_CLASS_ORDER, LicenseClass
-from registry.models import HubModel, Provider
+from registry.models import Family, HubModel, Provider
 from tagging.models import ModelTag, Tag
 
+from .family_selectors import family_choices
 from .models import Observation
 
 MAX_VALUES = 20  # values one multi-valued parameter may list
@@ -69,6 +70,8 @@ SORT_FIELDS: dict[str, tuple[str, type]] = {
     "delta_7d": ("delta_downloads_7d", int),
     "trending_score": ("trending_score", float),
     "last_modified": ("last_modified", str),
+    # The profile's score: only on rows annotated by scoring.with_profile_score.
+    "score": ("score", float),
 }
 DEFAULT_SORT = "rank"
 SORT_CHOICES: tuple[str, ...] = tuple(name for key in SORT_FIELDS for name in (key, f"-{key}"))
@@ -81,6 +84,7 @@ SORT_LABELS: tuple[tuple[str, str], ...] = (
     ("-delta_7d", "Downloads gained, 7d"),
     ("-trending_score", "Trending score"),
     ("-last_modified", "Recently updated"),
+    ("-score", "Score"),
 )
 
 
@@ -108,6 +112,10 @@ def tag_slugs() -> list[str]:
 
 def provider_slugs() -> list[str]:
     return list(Provider.objects.order_by("slug").values_list("slug", flat=True))
+
+
+def family_slugs() -> list[str]:
+    return list(Family.objects.order_by("slug").values_list("slug", flat=True))
 
 
 def catalog_values(field: str) -> Callable[[], list[str]]:
@@ -286,6 +294,12 @@ class LeaderboardFilter(django_filters.FilterSet):
         noun="provider",
         help_text="Provider slugs; any of them.",
     )
+    family = ValuesFilter(
+        field_name="model__family_membership__family__slug",
+        allowed=family_slugs,
+        noun="family",
+        help_text="Family slugs, e.g. 'llama-3'; members of any of them.",
+    )
     license_class = ValuesFilter(
         field_name="model__license_class",
         allowed=fixed(LicenseClass.values),
@@ -330,8 +344,9 @@ class LeaderboardFilter(django_filters.FilterSet):
     )
     sort = SortFilter(
         choices=[(name, name) for name in SORT_CHOICES],
-        help_text="rank (default), downloads, likes, delta_24h, delta_7d, trending_score or "
-        "last_modified; '-' first for descending. Unknown values sort last; ties by id.",
+        help_text="rank (default), downloads, likes, delta_24h, delta_7d, trending_score, "
+        "last_modified or score (the `profile`'s); '-' first for descending. Unknown values "
+        "sort last; ties by id.",
     )
 
     class Meta:
@@ -413,6 +428,7 @@ def filter_options() -> dict[str, list[tuple[str, str]]]:
     return {
         "tag": list(Tag.objects.order_by("position", "name").values_list("slug", "name")),
         "provider": list(Provider.objects.order_by("name").values_list("slug", "name")),
+        "family": family_choices(),
         "license_class": list(LicenseClass.choices),
         "param_class": [(value, value) for value in PARAM_CLASS_ORDER],
         "pipeline_tag": [(value, value) for value in catalog_values("pipeline_tag")()],
@@ -427,6 +443,7 @@ FORM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("search", "Search", "search"),
     ("tag", "Capability", "select"),
     ("provider", "Provider", "select"),
+    ("family", "Family", "select"),
     ("license_class", "License", "select"),
     ("param_class", "Size", "select"),
     ("pipeline_tag", "Task", "select"),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -24,9 +25,10 @@ from django.utils import timezone
 from registry.caching import record_lookup, versioned_key
 from tagging import selectors as tagging
 
-from . import family_selectors, selectors
+from . import family_selectors, scoring, selectors
+from .anomalies import anomalies_for
 from .filters import FILTER_NAMES, LeaderboardFilter, filter_form, filter_options
-from .models import Observation, Snapshot
+from .models import Observation, ScoringProfile, Snapshot
 
 PAGE_SIZE = 50
 TREND_DAYS = 30
@@ -36,12 +38,18 @@ RECENT_ROWS = 30
 def leaderboard(request: HttpRequest) -> HttpResponse:
     """The latest snapshot's board, narrowed and sorted by the filter form (GET).
 
-    The filters are LeaderboardFilter's, as in the API; the URL is the whole
-    state, so it can be shared. Bad values answer 400 with the problem shown
-    next to the form. The body is cached per normalized filter set.
+    The filters are LeaderboardFilter's, as in the API; `profile` (a curated
+    scoring profile; the default one unless named) scores the rows and picks
+    which anomalies are badged. The URL is the whole state, so it can be
+    shared. Bad values answer 400 with the problem shown next to the form.
+    The body is cached per normalized filter set and profile.
     """
     number = _page_number(request)
-    query = urlencode(LeaderboardFilter(request.GET).normalized())
+    profile_slug = request.GET.get("profile", "").strip()
+    pairs = LeaderboardFilter(request.GET).normalized()
+    if profile_slug:
+        pairs.append(("profile", profile_slug))
+    query = urlencode(pairs)
     if _has_empty_filters(request):
         # The form submits every field; send the browser to the short URL
         # that asks the same, which is the one worth sharing.
@@ -50,22 +58,36 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     snapshot = selectors.latest_snapshot()
 
     def body() -> dict:
+        profiles = list(ScoringProfile.objects.curated().order_by("position", "slug"))
+        profile = _chosen_profile(profiles, profile_slug)
         rows = (
             selectors.leaderboard_rows(snapshot=snapshot)
             if snapshot is not None
             else Observation.objects.none()
         )
+        if profile is not None:
+            rows = scoring.with_profile_score(rows, profile)
         filterset = LeaderboardFilter(request.GET, queryset=rows)
         valid = filterset.is_valid()
+        problems = [] if valid else _problems(filterset)
+        if profile_slug and (profile is None or profile.slug != profile_slug):
+            known = ", ".join(p.slug for p in profiles)
+            problems.append(
+                f"Invalid value for 'profile': no profile '{profile_slug}'; choose one of: {known}"
+            )
+            valid = False
+        filters = filter_form(filterset, filter_options())
+        filters["fields"].append(_profile_field(profiles, profile, profile_slug))
         context: dict = {
             "snapshot": snapshot,
             "query": query,
-            "filters": filter_form(filterset, filter_options()),
-            "problems": [] if valid else _problems(filterset),
+            "filters": filters,
+            "problems": problems,
+            "profile": profile,
             **_window(snapshot),
         }
         if snapshot is not None and valid:
-            context.update(_ranked_page(filterset.qs, number, snapshot))
+            context.update(_ranked_page(filterset.qs, number, snapshot, profile))
         return {
             "title": "Modelboard · the Hub's models over time",
             "body": render_to_string("snapshots/leaderboard.html", context),
@@ -75,9 +97,34 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     return _page(request, snapshot=snapshot, key=("leaderboard", query, number), body=body)
 
 
+def _chosen_profile(profiles: list[ScoringProfile], slug: str) -> ScoringProfile | None:
+    """The curated profile `slug` names (pages show no custom ones), else the default.
+
+    None only when even the default profile is gone: the board is then unscored.
+    """
+    by_slug = {p.slug: p for p in profiles}
+    return by_slug.get(slug) or by_slug.get(settings.SCORING_DEFAULT_PROFILE)
+
+
+def _profile_field(profiles: list[ScoringProfile], profile, given: str) -> dict:
+    """The filter bar's profile select, as filters.filter_form shapes its fields."""
+    chosen = given or (profile.slug if profile else "")
+    options = [(p.slug, p.name, p.slug == chosen) for p in profiles]
+    if given and given not in {p.slug for p in profiles}:
+        options.append((given, given, True))
+    return {
+        "name": "profile",
+        "label": "Score",
+        "kind": "select",
+        "value": chosen,
+        "invalid": bool(given) and (profile is None or profile.slug != given),
+        "options": options,
+    }
+
+
 def _has_empty_filters(request: HttpRequest) -> bool:
     return any(
-        name in FILTER_NAMES and not value.strip()
+        (name in FILTER_NAMES or name == "profile") and not value.strip()
         for name, values in request.GET.lists()
         for value in values
     )
@@ -156,7 +203,10 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
             rows = selectors.leaderboard_rows(snapshot=snapshot).filter(
                 model__in=tagging.models_with_tag(tag=tag).values("pk")
             )
-            context.update(_ranked_page(rows, number, snapshot))
+            profile = scoring.default_profile()
+            if profile is not None:
+                rows = scoring.with_profile_score(rows, profile)
+            context.update(_ranked_page(rows, number, snapshot, profile))
         return {
             "title": f"{tag.name} models · Modelboard",
             "body": render_to_string("snapshots/tag.html", context),
@@ -217,18 +267,23 @@ def _window(snapshot: Snapshot | None) -> dict:
     }
 
 
-def _ranked_page(rows, number: int, snapshot: Snapshot) -> dict:
-    """One page of observations, each with its tags and 30-day sparkline.
+def _ranked_page(rows, number: int, snapshot: Snapshot, profile: ScoringProfile | None) -> dict:
+    """One page of observations, each with its tags, 30-day sparkline and anomaly badges.
 
-    Three queries whatever the page size: the rows, their tags, their series.
+    Four queries whatever the page size: the rows (scored when `rows` came
+    from scoring.with_profile_score, family joined), their tags, their
+    series, their anomalies (those `profile` flags).
     """
+    rows = rows.select_related("model__family_membership__family")
     page: Page = Paginator(rows, PAGE_SIZE).get_page(number)
     observations: list[Observation] = list(page.object_list)
     ids = [obs.model_id for obs in observations]
+    anomalies: dict = {}
     if ids:
         tags = tagging.tags_for_models(model_ids=ids)
         series = selectors.sparkline_series(snapshot=snapshot, model_ids=ids, days=TREND_DAYS)
+        anomalies = anomalies_for(model_ids=ids, snapshot=snapshot, profile=profile)
         for obs in observations:
             obs.tags = tags.get(obs.model_id, [])
             obs.spark = series.get(obs.model_id, [])
-    return {"page": page, "rows": observations}
+    return {"page": page, "rows": observations, "profile": profile, "anomalies": anomalies}

@@ -2,9 +2,10 @@
 
 Filters: `profile` (only what that profile flags), `metric` (downloads,
 likes), `model` (a Hub id), `snapshot` (the snapshot that found them),
-`since` / `until` (UTC days, inclusive). The JSON list is paginated like the
-rest of v4; the CSV export streams up to the plan's `export_rows` and is a
-premium feature (plans with `premium_filters`).
+`since` / `until` (UTC days, inclusive). The JSON list pages by cursor like
+the rest of v4 (newest day, then strongest, then id); the CSV export streams
+up to the plan's `export_rows`, its cells safe from spreadsheet formulas, and
+is a premium feature (plans with `premium_filters`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from datetime import date
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from api.access import caller_for, plan_required
 from api.errors import invalid_parameter
@@ -26,16 +27,17 @@ from snapshots import anomalies as anomaly_selectors
 from snapshots import scoring
 from snapshots.models import Anomaly
 
+from . import cursors
+from .export import export_headers, safe_cell
 from .params import choice_param, int_param, reject_unknown
 from .profiles import resolve_profile
-from .schema import errors
+from .schema import IF_NONE_MATCH, NOT_MODIFIED, PagingQuery, errors, page_of
 from .selectors import latest_snapshot_id
 from .views import CACHE_NAMESPACE
 
 FILTERS = ("profile", "metric", "model", "snapshot", "since", "until")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-MAX_OFFSET = 10_000_000
 CSV_FEATURE = "Exporting anomalies as CSV"
 CSV_COLUMNS = (
     "model",
@@ -88,45 +90,108 @@ def _filtered(request: Request, caller):
     return profile, rows, profiles
 
 
+ANOMALY_ORDER = cursors.KeyOrder(
+    columns=(("day", True), ("z", True)), kinds=(date, float), tie_field="id"
+)
+
+
+class AnomalyQuery(PagingQuery):
+    limit = fields.IntegerField(
+        required=False, min_value=1, max_value=MAX_LIMIT, help_text="Rows per page (default 100)."
+    )
+    profile = fields.CharField(
+        required=False, help_text="Only what this profile flags (see /api/v4/profiles)."
+    )
+    metric = fields.ChoiceField(choices=Anomaly.Metric.values, required=False)
+    model = fields.CharField(required=False, help_text="A Hub id, `org/name`.")
+    snapshot = fields.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1, help_text="The snapshot that found them."
+    )
+    since = fields.DateField(required=False, help_text="First UTC day, inclusive.")
+    until = fields.DateField(required=False, help_text="Last UTC day, inclusive.")
+
+
+class AnomalyCsvQuery(AnomalyQuery):
+    limit = None
+    cursor = None
+
+
+class AnomalySnapshot(fields.Serializer):
+    id = fields.IntegerField()
+    taken_at = fields.DateTimeField()
+
+
+class AnomalyRow(fields.Serializer):
+    model = fields.CharField(help_text="The Hub id.")
+    day = fields.DateField(help_text="The UTC day whose velocity spiked.")
+    metric = fields.ChoiceField(choices=Anomaly.Metric.values)
+    basis = fields.CharField(help_text="What the velocity is measured from.")
+    value = fields.FloatField(help_text="The day's velocity (per day).")
+    median = fields.FloatField(help_text="Median velocity of the days before.")
+    mad = fields.FloatField(help_text="Their median absolute deviation.")
+    z = fields.FloatField(help_text="The robust z-score.")
+    change = fields.FloatField(help_text="value − median.")
+    history_days = fields.IntegerField(min_value=0)
+    profiles = fields.ListField(
+        child=fields.CharField(), help_text="The profiles (the caller may use) that flag it."
+    )
+    snapshot = AnomalySnapshot(allow_null=True)
+
+
+def _private_if_custom(response, profiles) -> None:
+    # The cache key has the caller's plan but not its organization: an answer
+    # that names an organization's own profiles must not be shared.
+    if any(p.is_custom for p in profiles):
+        response["Cache-Control"] = "private, no-store"
+
+
 # Cached like the rest of v4, under its namespace so the fast path in front
 # of Django answers hits too (a publish or a curator's edit of a profile
 # retires them). Answers naming a custom profile are refused to anyone but its
 # organization and never stored (no-store), so a hit never skips a check.
 @cached_get(CACHE_NAMESPACE, version=latest_snapshot_id)
+@extend_schema(
+    operation_id="anomalies_list",
+    summary="Days a model's velocity spiked, newest day first, strongest first",
+    parameters=[AnomalyQuery, IF_NONE_MATCH],
+    responses={
+        200: page_of("AnomalyPage", AnomalyRow(), profile=fields.CharField(allow_null=True)),
+        **NOT_MODIFIED,
+        **errors(400, 403),
+    },
+    tags=["anomalies"],
+)
 @api_view(["GET"])
 def anomalies(request: Request) -> Response:
-    """Anomalies of public models, newest day first, strongest first."""
-    reject_unknown(request, (*FILTERS, "limit", "offset"))
+    """Anomalies of public models, newest day first, strongest first, a page at a time.
+
+    Pages are cursor-based (api.v4.cursors), bound to the filters.
+    """
+    reject_unknown(request, (*FILTERS, "limit", cursors.CURSOR_PARAM))
     caller = caller_for(request)
     profile, rows, profiles = _filtered(request, caller)
     limit = int_param(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-    offset = int_param(request, "offset", default=0, low=0, high=MAX_OFFSET)
     count = rows.count()
-    page = list(rows[offset : offset + limit])
-    url = request.build_absolute_uri()
-    following = None
-    if offset + limit < count:
-        following = replace_query_param(url, "offset", offset + limit)
-    preceding = None
-    if offset > 0:
-        back = max(offset - limit, 0)
-        preceding = (
-            replace_query_param(url, "offset", back) if back else remove_query_param(url, "offset")
-        )
-    response = Response(
-        {
-            "profile": profile.slug if profile else None,
-            "count": count,
-            "limit": limit,
-            "offset": offset,
-            "next": following,
-            "previous": preceding,
-            "results": [anomaly_selectors.anomaly_payload(a, profiles) for a in page],
-        }
+    response = Response()
+    binding = {name: request.query_params.get(name, "") for name in FILTERS}
+    page, urls = cursors.paginate(
+        request,
+        response,
+        rows,
+        order=ANOMALY_ORDER,
+        binding=binding,
+        limit=limit,
+        key=lambda a: ([a.day.isoformat(), a.z], a.pk),
+        describe=lambda name, value: f"{name}={value or '(none)'}",
     )
-    if caller.organization_id:
-        # Custom profiles in the answer are this organization's alone.
-        response["Cache-Control"] = "private, no-store"
+    response.data = {
+        "profile": profile.slug if profile else None,
+        "count": count,
+        "limit": limit,
+        **urls,
+        "results": [anomaly_selectors.anomaly_payload(a, profiles) for a in page.items],
+    }
+    _private_if_custom(response, profiles)
     return response
 
 
@@ -138,6 +203,7 @@ class _Echo:
 @extend_schema(
     operation_id="anomalies_csv",
     summary="The anomalies as CSV, streamed (premium; up to the plan's export rows)",
+    parameters=[AnomalyCsvQuery],
     responses={
         (200, "text/csv"): OpenApiResponse(description="CSV, one anomaly a row."),
         **errors(400, 403),
@@ -152,30 +218,31 @@ def anomalies_csv(request: Request):
     plan_required(caller, feature=CSV_FEATURE, test=lambda plan: plan.premium_filters)
     _, rows, profiles = _filtered(request, caller)
     limit = caller.plan.export_rows
+    total = rows.count()
     writer = csv.writer(_Echo())
 
     def lines():
         yield writer.writerow(CSV_COLUMNS)
         for anomaly in rows[:limit].iterator(chunk_size=2000):
             data = anomaly_selectors.anomaly_payload(anomaly, profiles)
-            yield writer.writerow(
-                [
-                    data["model"],
-                    data["day"],
-                    data["metric"],
-                    data["basis"],
-                    data["value"],
-                    data["median"],
-                    data["mad"],
-                    data["z"],
-                    data["change"],
-                    data["history_days"],
-                    " ".join(data["profiles"]),
-                    data["snapshot"]["id"] if data["snapshot"] else "",
-                ]
-            )
+            cells = [
+                data["model"],
+                data["day"],
+                data["metric"],
+                data["basis"],
+                data["value"],
+                data["median"],
+                data["mad"],
+                data["z"],
+                data["change"],
+                data["history_days"],
+                " ".join(data["profiles"]),
+                data["snapshot"]["id"] if data["snapshot"] else "",
+            ]
+            yield writer.writerow([safe_cell(cell) for cell in cells])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="anomalies.csv"'
     response["Cache-Control"] = "private, no-store"
+    export_headers(response, exported=min(total, limit), total=total, cap=limit)
     return response

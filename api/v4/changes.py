@@ -28,7 +28,7 @@ from tagging import selectors as tag_selectors
 from . import selectors, serializers
 from .changes_codec import CATALOG_FIELDS, changes_encode, key_gaps
 from .params import reject_unknown
-from .schema import IF_NONE_MATCH, NOT_MODIFIED, ModelRow, SnapshotRef, errors
+from .schema import IF_NONE_MATCH, NOT_MODIFIED, FeedRow, SnapshotRef, errors
 from .views import CACHE_NAMESPACE
 
 cached = cached_get(CACHE_NAMESPACE, version=selectors.latest_snapshot_id)
@@ -96,7 +96,7 @@ FEED = inline_serializer(
         "removed": fields.ListField(
             child=fields.IntegerField(), help_text="Keys of removed models, as gaps."
         ),
-        "added": fields.ListField(child=ModelRow()),
+        "added": fields.ListField(child=FeedRow()),
         "updated": fields.ListField(
             child=fields.DictField(), help_text="Catalog fields of revised models, by key."
         ),
@@ -144,7 +144,12 @@ def changes(request: Request) -> Response:
             .order_by("model_id")
         )
         tags = tag_selectors.tags_for_models(model_ids=[o.model_id for o in page])
-        rows = [serializers.model_row(o, snapshot=latest, tags=tags[o.model_id]) for o in page]
+        rows = [
+            serializers.without_scores(
+                serializers.model_row(o, snapshot=latest, tags=tags[o.model_id])
+            )
+            for o in page
+        ]
     fresh = set(added)
     return Response(
         _feed(

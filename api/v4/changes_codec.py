@@ -58,7 +58,11 @@ downloads become 1500 and 1300; ordered again, key 7 is first and key 9
 second, which is their new rank (no correction); rank_change_24h (2-1 = 1 and
 1-2 = -1) and delta_24h.downloads (500 and 100) follow from old and new.
 
-Fields the feed maintains: every field of a v4 row. The figures are exact
+Fields the feed maintains: every field of a v4 row but the score fields
+(`score`, `profile`, `score_breakdown`, `anomaly`), which it leaves out, in
+`added` rows too: a score is a percentile among all models under the profile
+a request names, so any change moves many of them; read them from
+/api/v4/models. The figures are exact
 whatever happened. Catalog fields are sent when a model's revision moves
 (`updated`); catalog changes that come without one are not: curators'
 relabelling (tag rules and overrides, provider aliases edited in the admin),

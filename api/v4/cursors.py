@@ -18,7 +18,7 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import F, Q, QuerySet
 from rest_framework.request import Request
@@ -77,6 +77,64 @@ class Order:
         )
 
 
+@dataclass(frozen=True)
+class KeyOrder:
+    """A total order over several columns that are never null, then a unique tiebreak.
+
+    For lists sorted by more than one figure (anomalies: newest day, then
+    strongest). A cursor's value is the list of the row's column values,
+    dates as ISO days; `kinds` says what each holds (`date`, int, float).
+    """
+
+    columns: tuple[tuple[str, bool], ...]  # (field, descending)
+    kinds: tuple[type, ...]
+    tie_field: str
+    tie_descending: bool = False
+
+    def _all(self, *, reverse: bool) -> list[tuple[str, bool]]:
+        found = [*self.columns, (self.tie_field, self.tie_descending)]
+        return [(field, descending != reverse) for field, descending in found]
+
+    def forward(self) -> tuple:
+        return tuple(_direction(F(f), d) for f, d in self._all(reverse=False))
+
+    def backward(self) -> tuple:
+        return tuple(_direction(F(f), d) for f, d in self._all(reverse=True))
+
+    def _beyond(self, values: list, tie, *, before: bool) -> Q:
+        # Lexicographic: equal on the first i columns and past on the next one.
+        keys = [*values, tie]
+        found = Q()
+        for i, (field, descending) in enumerate(self._all(reverse=False)):
+            lookup = "lt" if descending != before else "gt"
+            equal = {f: v for (f, _), v in zip(self._all(reverse=False)[:i], keys, strict=False)}
+            found |= Q(**equal, **{f"{field}__{lookup}": keys[i]})
+        return found
+
+    def after(self, value, tie) -> Q:
+        return self._beyond(value, tie, before=False)
+
+    def before(self, value, tie) -> Q:
+        return self._beyond(value, tie, before=True)
+
+    def check(self, value) -> list:
+        """The cursor's values, each of its column's kind, or a 400."""
+        if not isinstance(value, list) or len(value) != len(self.kinds):
+            raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+        checked = []
+        for item, kind in zip(value, self.kinds, strict=True):
+            if kind is date:
+                try:
+                    checked.append(date.fromisoformat(item))
+                except (TypeError, ValueError):
+                    raise invalid_parameter(CURSOR_PARAM, _GARBLED) from None
+            else:
+                checked.append(_checked(item, kind))
+                if checked[-1] is None:
+                    raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+        return checked
+
+
 def _direction(expression: F, descending: bool, *, nulls_last: bool | None = None):
     if nulls_last is None:
         return expression.desc() if descending else expression.asc()
@@ -103,7 +161,9 @@ def encode(*, binding: dict, value, tie, backwards: bool) -> str:
 _GARBLED = "not a cursor from this list; follow the 'next' or 'previous' link as given"
 
 
-def decode(raw: str, *, binding: dict, describe: Callable[[str, object], str], order: Order):
+def decode(
+    raw: str, *, binding: dict, describe: Callable[[str, object], str], order: Order | KeyOrder
+):
     """The position a cursor points at, or a 400 naming 'cursor' and why.
 
     `describe(key, value)` words a binding the cursor was made for, so a
@@ -132,9 +192,8 @@ def decode(raw: str, *, binding: dict, describe: Callable[[str, object], str], o
                 f"not {describe(key, expected)}; start again without a cursor"
             )
             raise invalid_parameter(CURSOR_PARAM, problem)
-    return Position(
-        value=_checked(value, order.kind), tie=_checked_tie(tie), backwards=direction == "p"
-    )
+    value = order.check(value) if hasattr(order, "check") else _checked(value, order.kind)
+    return Position(value=value, tie=_checked_tie(tie), backwards=direction == "p")
 
 
 def _checked(value, kind: type):
@@ -171,7 +230,7 @@ class Page:
 def page_of(
     rows: QuerySet,
     *,
-    order: Order,
+    order: Order | KeyOrder,
     position: Position | None,
     limit: int,
     key: Callable[[object], tuple],
@@ -238,7 +297,7 @@ def paginate(
     response,
     rows: QuerySet,
     *,
-    order: Order,
+    order: Order | KeyOrder,
     binding: dict,
     limit: int,
     key: Callable[[object], tuple],

@@ -5,6 +5,7 @@ as it is read: rows come from the database in chunks, each chunk's tags in
 one query, and nothing holds the whole export in memory. A plan exports at
 most Plan.export_rows rows; the headers say whether the cap cut it short.
 Never cached: it streams, and its length depends on the caller's plan.
+Each row has its score under `profile` (the default one unless named).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import csv
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 
 from api.access import caller_for
 from api.shared import iso_time, latest_snapshot_or_503
+from snapshots import scoring
 from snapshots.models import Observation
 from tagging import selectors as tag_selectors
 
 from . import filtering, selectors
 from .params import reject_unknown
+from .profiles import resolve_profile
 
 CHUNK_ROWS = 2000
 COLUMNS = (
@@ -48,6 +52,8 @@ COLUMNS = (
     "new_24h",
     "new_7d",
     "rank_change_24h",
+    "score",
+    "profile",
     "last_modified",
     "created_at",
     "tags",
@@ -66,8 +72,10 @@ def safe_cell(value: object) -> object:
     return value
 
 
-def csv_row(observation: Observation, tags: list[str]) -> list:
+def csv_row(observation: Observation, tags: list[str], profile: str = "") -> list:
+    """One line; `score` as scoring.with_profile_score annotated it, to one decimal."""
     model = observation.model
+    score = getattr(observation, "score", None)
     row = [
         observation.rank,
         model.hub_id,
@@ -90,6 +98,8 @@ def csv_row(observation: Observation, tags: list[str]) -> list:
         observation.is_new_24h,
         observation.is_new_7d,
         observation.rank_change_24h,
+        None if score is None else round(score, scoring.SCORE_DECIMALS),
+        profile,
         iso_time(observation.last_modified),
         iso_time(model.created_at),
         ";".join(tags),
@@ -104,7 +114,7 @@ class _Line:
         return value
 
 
-def csv_lines(rows: Iterable[Observation]) -> Iterator[str]:
+def csv_lines(rows: Iterable[Observation], *, profile: str = "") -> Iterator[str]:
     """The header, then one line per row; tags read once per chunk of rows."""
     writer = csv.writer(_Line())
     yield writer.writerow(COLUMNS)
@@ -113,31 +123,38 @@ def csv_lines(rows: Iterable[Observation]) -> Iterator[str]:
         tags = tag_selectors.tags_for_models(model_ids=[o.model_id for o in chunk])
         for observation in chunk:
             slugs = [tag.slug for tag in tags[observation.model_id]]
-            yield writer.writerow(csv_row(observation, slugs))
+            yield writer.writerow(csv_row(observation, slugs, profile))
 
 
 @api_view(["GET"])
 def export_csv(request: Request) -> StreamingHttpResponse:
     """The filtered, sorted leaderboard as CSV, up to the plan's export_rows."""
-    reject_unknown(request, filtering.filter_params())
+    reject_unknown(request, (*filtering.filter_params(), "profile"))
     caller = caller_for(request)
+    profile = resolve_profile(request, caller, default=settings.SCORING_DEFAULT_PROFILE)
     snapshot = latest_snapshot_or_503()
-    filterset = filtering.leaderboard_filter(request, rows=selectors.public_rows(snapshot=snapshot))
+    rows = scoring.with_profile_score(selectors.public_rows(snapshot=snapshot), profile)
+    filterset = filtering.leaderboard_filter(request, rows=rows)
     filtering.check_filters(caller, filterset)
     rows = filterset.qs
     cap = caller.plan.export_rows
     total = rows.count()
     exported = min(total, cap)
     response = StreamingHttpResponse(
-        csv_lines(rows[:cap].iterator(chunk_size=CHUNK_ROWS)),
+        csv_lines(rows[:cap].iterator(chunk_size=CHUNK_ROWS), profile=profile.slug),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = (
         f'attachment; filename="modelboard-snapshot-{snapshot.pk}.csv"'
     )
     response["Cache-Control"] = "private, no-store"
+    export_headers(response, exported=exported, total=total, cap=cap)
+    return response
+
+
+def export_headers(response, *, exported: int, total: int, cap: int) -> None:
+    """What an export holds: its rows, the rows that matched, the plan's cap, cut short or not."""
     response["X-Export-Rows"] = str(exported)
     response["X-Export-Total"] = str(total)
     response["X-Export-Row-Limit"] = str(cap)
     response["X-Export-Truncated"] = "true" if total > cap else "false"
-    return response

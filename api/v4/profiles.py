@@ -7,6 +7,8 @@ and using it needs a plan with `custom_profiles`.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,8 +19,15 @@ from snapshots import scoring
 from snapshots.models import ScoringProfile
 
 from .params import reject_unknown
+from .schema import errors
 
 CUSTOM_PROFILES_FEATURE = "Scoring with a custom profile"
+PROFILE_PARAMETER = OpenApiParameter(
+    "profile",
+    str,
+    description="The scoring profile's slug (see /api/v4/profiles): research, production, "
+    "community (the default) or one of the organization's own (a plan with custom profiles).",
+)
 
 
 def profile_row(profile: ScoringProfile) -> dict:
@@ -69,6 +78,35 @@ def score_fields(breakdown: scoring.ScoreBreakdown) -> dict:
     }
 
 
+class Thresholds(fields.Serializer):
+    z = fields.FloatField(help_text="The robust z-score a day must reach.")
+    min_downloads = fields.IntegerField(help_text="The least change in downloads a day.")
+    min_likes = fields.IntegerField(help_text="The least change in likes a day.")
+
+
+class ProfileRow(fields.Serializer):
+    slug = fields.SlugField()
+    name = fields.CharField()
+    description = fields.CharField(allow_null=True)
+    custom = fields.BooleanField(help_text="The organization's own (needs custom_profiles).")
+    weights = fields.DictField(
+        child=fields.IntegerField(min_value=0), help_text="Points per component; they add to 100."
+    )
+    anomaly_thresholds = Thresholds()
+
+
+@extend_schema(
+    operation_id="profiles_list",
+    summary="The scoring profiles the caller may use, with weights and anomaly thresholds",
+    responses={
+        200: inline_serializer(
+            name="ProfileList",
+            fields={"count": fields.IntegerField(min_value=0), "results": ProfileRow(many=True)},
+        ),
+        **errors(400),
+    },
+    tags=["scores"],
+)
 @api_view(["GET"])
 def profiles(request: Request) -> Response:
     """The scoring profiles the caller may use: the curated ones, then its own.

@@ -79,6 +79,23 @@ class Delta(serializers.Serializer):
     )
 
 
+class ScorePart(serializers.Serializer):
+    component = serializers.CharField(help_text="downloads, likes, downloads_growth, …")
+    weight = serializers.IntegerField(min_value=0, help_text="The profile's points out of 100.")
+    value = serializers.FloatField(
+        allow_null=True, help_text="The component, 0–1 (a percentile); null: unknown, counts 0."
+    )
+    points = serializers.FloatField(help_text="weight × value; the parts add up to the score.")
+
+
+class AnomalySummary(serializers.Serializer):
+    day = serializers.DateField()
+    metric = serializers.CharField()
+    value = serializers.FloatField()
+    median = serializers.FloatField()
+    z = serializers.FloatField()
+
+
 class ModelRow(serializers.Serializer):
     """One model in one snapshot."""
 
@@ -105,14 +122,28 @@ class ModelRow(serializers.Serializer):
     last_modified = serializers.DateTimeField(allow_null=True)
     rank = serializers.IntegerField(allow_null=True)
     rank_change_24h = serializers.IntegerField(allow_null=True)
-    score = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(
+        allow_null=True, help_text="0–100 under `profile`; null: the snapshot was not scored."
+    )
     profile = serializers.CharField(allow_null=True)
+    score_breakdown = serializers.ListField(child=ScorePart(), allow_null=True)
     delta_24h = Delta()
     delta_7d = Delta()
-    anomaly = serializers.JSONField(allow_null=True)
+    anomaly = AnomalySummary(
+        allow_null=True, help_text="The newest anomaly the profile flags (2 days), or null."
+    )
     snapshot = SnapshotRef()
     tier = serializers.CharField()
     access = serializers.CharField()
+
+
+class FeedRow(ModelRow):
+    """A model row as the delta feed adds it: without the fields a profile scores."""
+
+    score = None
+    profile = None
+    score_breakdown = None
+    anomaly = None
 
 
 def page_of(name: str, row: serializers.Field, **extra: serializers.Field):

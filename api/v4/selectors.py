@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from api.shared import iso_time
+from snapshots import anomalies as anomaly_selectors
 from snapshots import selectors as snapshot_selectors
-from snapshots.models import Observation, Snapshot
+from snapshots.models import Anomaly, Observation, ScoringProfile, Snapshot
 
 
 def latest_snapshot_id() -> int | None:
@@ -30,6 +31,19 @@ def public_rows(*, snapshot: Snapshot) -> QuerySet[Observation]:
         .select_related("model__family_membership__family")
         .defer("model__hub_tags", "model__base_models")
     )
+
+
+def latest_anomalies(
+    *, model_ids: list[int], snapshot: Snapshot, profile: ScoringProfile | None
+) -> dict[int, Anomaly | None]:
+    """Model id → its newest anomaly the profile flags, as the pages badge it: one query.
+
+    Newest day first, then the strongest; None where there is none.
+    """
+    if not model_ids:
+        return {}
+    found = anomaly_selectors.anomalies_for(model_ids=model_ids, snapshot=snapshot, profile=profile)
+    return {pk: (rows[0] if rows else None) for pk, rows in found.items()}
 
 
 def snapshot_list(*, status: str | None) -> QuerySet[Snapshot]:

@@ -1,18 +1,26 @@
 """The v4 JSON shapes (DESIGN.md, "API contracts"): plain dicts from rows.
 
 Null means unknown and stays null: a delta without a baseline is null, never 0.
-Fields that later issues fill (badges, score, profile, anomaly) are
-present already with their empty value, so clients can rely on the keys.
+Fields not every endpoint fills (badges, score, profile, anomaly) are always
+present, empty when not filled, so clients can rely on the keys.
 """
 
 from __future__ import annotations
 
 from api.shared import iso_time
 from registry.models import HubModel
+from snapshots.anomalies import anomaly_summary
 from snapshots.family_selectors import membership_of
-from snapshots.models import Observation, Snapshot
+from snapshots.models import Anomaly, Observation, Snapshot
+from snapshots.scoring import ScoreBreakdown
 from snapshots.selectors import HistoryPoint
 from tagging.models import Tag
+
+from .profiles import score_fields
+
+UNSCORED = {"score": None, "profile": None, "score_breakdown": None}
+# What a row holds under the profile asked for: the delta feed leaves these out.
+SCORED_FIELDS = (*UNSCORED, "anomaly")
 
 
 def snapshot_ref(snapshot: Snapshot) -> dict:
@@ -31,12 +39,20 @@ def _family_slug(model: HubModel) -> str | None:
     return membership.family.slug if membership is not None else None
 
 
-def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) -> dict:
+def model_row(
+    observation: Observation,
+    *,
+    snapshot: Snapshot,
+    tags: list[Tag],
+    breakdown: ScoreBreakdown | None = None,
+    anomaly: Anomaly | None = None,
+) -> dict:
     """One model in one snapshot, in DESIGN.md's v4 shape.
 
     Beyond DESIGN.md's example, each delta object says whether the model is
     new in that window (`"new"`), which is what tells "no delta because it is
-    new" from "no delta because there is no baseline" (`"new": null`).
+    new" from "no delta because there is no baseline" (`"new": null`), and
+    `score_breakdown` lists the parts that add up to `score` (null unscored).
     """
     model: HubModel = observation.model
     return {
@@ -61,8 +77,7 @@ def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) 
         "last_modified": iso_time(observation.last_modified),
         "rank": observation.rank,
         "rank_change_24h": observation.rank_change_24h,
-        "score": None,
-        "profile": None,
+        **(score_fields(breakdown) if breakdown else UNSCORED),
         "delta_24h": _delta(
             observation.delta_downloads_24h,
             observation.delta_likes_24h,
@@ -75,11 +90,16 @@ def model_row(observation: Observation, *, snapshot: Snapshot, tags: list[Tag]) 
             new=observation.is_new_7d,
             has_baseline=snapshot.baseline_7d_id is not None,
         ),
-        "anomaly": None,
+        "anomaly": anomaly_summary(anomaly),
         "snapshot": snapshot_ref(snapshot),
         "tier": "free",
         "access": "public",
     }
+
+
+def without_scores(row: dict) -> dict:
+    """A row without SCORED_FIELDS (they depend on the profile and on every other model)."""
+    return {name: value for name, value in row.items() if name not in SCORED_FIELDS}
 
 
 def history_point(point: HistoryPoint) -> dict:

@@ -7,6 +7,7 @@ generation and the latest snapshot's id: a hit costs no query and no rendering.
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -22,12 +23,14 @@ from api.access import caller_for
 from api.errors import ApiError
 from api.shared import latest_snapshot_or_503
 from registry.caching import cached_get
+from snapshots import scoring
 from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
 from tagging import selectors as tag_selectors
 
 from . import cursors, filtering, selectors, serializers
 from .params import choice_param, reject_unknown
+from .profiles import PROFILE_PARAMETER, resolve_profile
 from .schema import (
     IF_NONE_MATCH,
     NOT_MODIFIED,
@@ -47,7 +50,14 @@ cached = cached_get(CACHE_NAMESPACE, version=selectors.latest_snapshot_id)
 
 
 def _describe_models_binding(key: str, value: object) -> str:
-    return f"snapshot {value}" if key == "snapshot" else f"sort={value}"
+    return f"snapshot {value}" if key == "snapshot" else f"{key}={value}"
+
+
+def _no_store_if_custom(response: Response, profile) -> None:
+    # The cache key has the caller's plan but not its organization: an
+    # answer weighted by an organization's own profile must not be shared.
+    if profile is not None and profile.is_custom:
+        response["Cache-Control"] = "private, no-store"
 
 
 def _paged(response: Response, request: Request, page: cursors.Page) -> dict:
@@ -62,9 +72,15 @@ def _paged(response: Response, request: Request, page: cursors.Page) -> dict:
 @extend_schema(
     operation_id="models_list",
     summary="The latest snapshot's models in rank order",
-    parameters=[*filtering.filter_parameters(), PagingQuery, IF_NONE_MATCH],
+    parameters=[*filtering.filter_parameters(), PROFILE_PARAMETER, PagingQuery, IF_NONE_MATCH],
     responses={
-        200: page_of("ModelPage", ModelRow(), snapshot=SnapshotRef(), sort=fields.CharField()),
+        200: page_of(
+            "ModelPage",
+            ModelRow(),
+            snapshot=SnapshotRef(),
+            sort=fields.CharField(),
+            profile=fields.CharField(help_text="The profile rows are scored under."),
+        ),
         **NOT_MODIFIED,
         **errors(400, 403, 503),
     },
@@ -75,19 +91,23 @@ def models(request: Request) -> Response:
     """The latest snapshot's public models, filtered and sorted, a page at a time.
 
     Filters and sorts are snapshots.filters.LeaderboardFilter's; pages are
-    cursor-based (api.v4.cursors), bound to the snapshot and the sort.
+    cursor-based (api.v4.cursors), bound to the snapshot, the sort and the
+    profile. Each row is scored under `profile` (the default one unless
+    named), with its breakdown and its newest anomaly that profile flags.
     """
-    reject_unknown(request, (*filtering.filter_params(), *PAGING_PARAMS))
+    reject_unknown(request, (*filtering.filter_params(), "profile", *PAGING_PARAMS))
     caller = caller_for(request)
+    profile = resolve_profile(request, caller, default=settings.SCORING_DEFAULT_PROFILE)
     limit = filtering.page_limit(request, caller, what="models")
     snapshot = latest_snapshot_or_503()
-    filterset = filtering.leaderboard_filter(request, rows=selectors.public_rows(snapshot=snapshot))
+    rows = scoring.with_profile_score(selectors.public_rows(snapshot=snapshot), profile)
+    filterset = filtering.leaderboard_filter(request, rows=rows)
     filtering.check_filters(caller, filterset)
     sort = filterset.ordering
     order = cursors.Order(
         field=sort.field, descending=sort.descending, tie_field="model__hub_id", kind=sort.kind
     )
-    binding = {"snapshot": snapshot.pk, "sort": sort.name}
+    binding = {"snapshot": snapshot.pk, "sort": sort.name, "profile": profile.slug}
     position = None
     raw_cursor = request.query_params.get(cursors.CURSOR_PARAM, "")
     if raw_cursor:
@@ -104,18 +124,29 @@ def models(request: Request) -> Response:
         key=lambda o: (getattr(o, sort.field), o.model.hub_id),
         binding=binding,
     )
-    tags = tag_selectors.tags_for_models(model_ids=[o.model_id for o in page.items])
+    ids = [o.model_id for o in page.items]
+    tags = tag_selectors.tags_for_models(model_ids=ids)
+    anomalies = selectors.latest_anomalies(model_ids=ids, snapshot=snapshot, profile=profile)
     response = Response()
     response.data = {
         "snapshot": serializers.snapshot_ref(snapshot),
         "count": count,
         "limit": limit,
         "sort": sort.name,
+        "profile": profile.slug,
         **_paged(response, request, page),
         "results": [
-            serializers.model_row(o, snapshot=snapshot, tags=tags[o.model_id]) for o in page.items
+            serializers.model_row(
+                o,
+                snapshot=snapshot,
+                tags=tags[o.model_id],
+                breakdown=scoring.score_breakdown(o, profile),
+                anomaly=anomalies[o.model_id],
+            )
+            for o in page.items
         ],
     }
+    _no_store_if_custom(response, profile)
     return response
 
 
@@ -147,6 +178,7 @@ class HistoryPoint(fields.Serializer):
                 OpenApiExample("legacy id", value="gpt2"),
             ],
         ),
+        PROFILE_PARAMETER,
         IF_NONE_MATCH,
     ],
     responses={
@@ -159,14 +191,16 @@ class HistoryPoint(fields.Serializer):
             },
         ),
         **NOT_MODIFIED,
-        **errors(400, 404, 503),
+        **errors(400, 403, 404, 503),
     },
     tags=["models"],
 )
 @api_view(["GET"])
 def model_detail(request: Request, hub_id: str) -> Response:
     """One model of the latest snapshot, with its last 30 days of snapshots."""
-    reject_unknown(request, ())
+    reject_unknown(request, ("profile",))
+    caller = caller_for(request)
+    profile = resolve_profile(request, caller, default=settings.SCORING_DEFAULT_PROFILE)
     snapshot = latest_snapshot_or_503()
     view = snapshot_selectors.model_in_snapshot(hub_id=hub_id, snapshot=snapshot)
     if view is None or view.observation is None:
@@ -177,17 +211,29 @@ def model_detail(request: Request, hub_id: str) -> Response:
         )
     observation = view.observation
     observation.model = view.model  # already loaded, with its provider
+    observation.snapshot = snapshot  # what the score's breakdown reads
     tags = tag_selectors.tags_for_models(model_ids=[view.model.pk])[view.model.pk]
+    anomaly = selectors.latest_anomalies(
+        model_ids=[view.model.pk], snapshot=snapshot, profile=profile
+    )[view.model.pk]
     history = snapshot_selectors.model_history(
         model=view.model, days=HISTORY_DAYS, snapshot=snapshot
     )
-    return Response(
+    response = Response(
         {
             "snapshot": serializers.snapshot_ref(snapshot),
-            "model": serializers.model_row(observation, snapshot=snapshot, tags=tags),
+            "model": serializers.model_row(
+                observation,
+                snapshot=snapshot,
+                tags=tags,
+                breakdown=scoring.score_breakdown(observation, profile),
+                anomaly=anomaly,
+            ),
             "history": [serializers.history_point(point) for point in history],
         }
     )
+    _no_store_if_custom(response, profile)
+    return response
 
 
 class TagRow(fields.Serializer):

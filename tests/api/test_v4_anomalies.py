@@ -9,6 +9,7 @@ import json
 import pytest
 
 from registry.caching import content_changed
+from registry.models import HubModel, Organization
 from snapshots.models import Anomaly, ScoringProfile
 from tests.api.callers import on_plan
 from tests.factories import T0, days, hub_record, published_snapshot
@@ -88,12 +89,34 @@ def test_it_filters(client, spikes):
     assert models(f"?snapshot={spikes[-2].pk}") == []
 
 
-def test_it_pages(client, spikes):
+def test_it_pages_by_cursor(client, spikes):
+    response = client.get("/api/v4/anomalies?limit=1")
+    body = json.loads(response.content)
+    assert body["count"] == 2 and body["previous"] is None
+    assert [a["model"] for a in body["results"]] == ["a/downloads"]
+    assert body["next"].startswith("http://testserver/api/v4/anomalies?cursor=")
+    assert response["Link"] == f'<{body["next"]}>; rel="next"'
+    second = get_json(client, body["next"])
+    assert [a["model"] for a in second["results"]] == ["a/likes"]
+    assert second["next"] is None
+    back = get_json(client, second["previous"])
+    assert back["results"] == body["results"] and back["previous"] is None
+
+
+def test_a_cursor_is_bound_to_its_filters(client, spikes):
     body = get_json(client, "/api/v4/anomalies?limit=1")
-    assert body["next"] == "http://testserver/api/v4/anomalies?limit=1&offset=1"
-    assert body["previous"] is None
-    body = get_json(client, "/api/v4/anomalies?limit=1&offset=1")
-    assert body["next"] is None and body["results"][0]["model"] == "a/likes"
+    cursor = body["next"].split("cursor=")[1].split("&")[0]
+    error = get_json(client, f"/api/v4/anomalies?metric=likes&cursor={cursor}", status=400)
+    assert error["error"]["fields"]["cursor"] == [
+        "this cursor is for metric=(none), not metric=likes; start again without a cursor"
+    ]
+    error = get_json(client, "/api/v4/anomalies?cursor=W10", status=400)
+    assert "cursor" in error["error"]["fields"]
+
+
+def test_offset_is_gone(client, spikes):
+    body = get_json(client, "/api/v4/anomalies?offset=1", status=400)
+    assert body["error"]["fields"] == {"offset": ["unknown parameter"]}
 
 
 @pytest.mark.parametrize(
@@ -171,3 +194,61 @@ def test_the_list_is_cached_until_a_profile_changes(client, spikes):
     content_changed(reason="scoring profile production saved")
     again = client.get("/api/v4/anomalies?profile=production")
     assert again["X-Cache"] == "MISS" and json.loads(again.content)["count"] == 2
+
+
+def test_the_csv_export_defuses_formulas_and_says_what_it_holds(client, spikes):
+    HubModel.objects.filter(hub_id="a/downloads").update(hub_id="=evil/downloads")
+    response = client.get("/api/v4/anomalies.csv", **on_plan("pro", export_rows=1))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1][0] == "'=evil/downloads"
+    assert rows[1][4] == "9000.0"  # numbers stay numbers
+    assert (
+        response["X-Export-Rows"],
+        response["X-Export-Total"],
+        response["X-Export-Row-Limit"],
+        response["X-Export-Truncated"],
+    ) == ("1", "2", "1", "true")
+
+
+def test_answers_naming_an_organization_s_own_profile_are_never_stored(client, spikes):
+    keyed = on_plan("pro")
+    shared = client.get("/api/v4/anomalies", **keyed)
+    assert shared["Cache-Control"] == "private, max-age=60"
+    assert client.get("/api/v4/anomalies", **keyed)["X-Cache"] == "HIT"
+    org = Organization.objects.get(slug="org-pro")
+    ScoringProfile.objects.create(
+        slug="org-pro-fresh", name="Fresh", organization=org, weight_recency=100
+    )
+    content_changed(reason="scoring profile org-pro-fresh saved")
+    own = client.get("/api/v4/anomalies", **keyed)
+    assert own["Cache-Control"] == "private, no-store"
+    assert client.get("/api/v4/anomalies", **keyed)["X-Cache"] == "MISS"
+    # An organization without profiles of its own still gets a storable answer.
+    other = client.get("/api/v4/anomalies", **on_plan("enterprise"))
+    assert other["Cache-Control"] == "private, max-age=60"
+
+
+def test_model_rows_carry_the_newest_anomaly_their_profile_flags(client, spikes):
+    def anomalies(query: str) -> dict:
+        body = get_json(client, f"/api/v4/models?{query}")
+        return {row["id"]: row["anomaly"] for row in body["results"]}
+
+    community = anomalies("profile=community")
+    assert community == {
+        "a/downloads": {
+            "day": SPIKE_DAY,
+            "metric": "downloads",
+            "value": 9000.0,
+            "median": 1000.0,
+            "z": 8000.0,
+        },
+        "a/likes": {"day": SPIKE_DAY, "metric": "likes", "value": 60.0, "median": 2.0, "z": 58.0},
+        "a/flat": None,
+    }
+    # production's thresholds let the download spike pass.
+    production = anomalies("profile=production")
+    assert production["a/downloads"] is None and production["a/likes"] == community["a/likes"]
+    detail = get_json(client, "/api/v4/models/a/downloads?profile=production")["model"]
+    assert detail["anomaly"] is None
+    detail = get_json(client, "/api/v4/models/a/downloads")["model"]
+    assert detail["anomaly"]["metric"] == "downloads"

@@ -69,6 +69,8 @@ def test_it_exports_the_board_as_csv_with_every_flat_field(client, board):
         "new_24h": "False",
         "new_7d": "False",
         "rank_change_24h": "0",
+        "score": "55.0",
+        "profile": "community",
         "last_modified": "2026-02-01T10:00:00Z",
         "created_at": "2025-12-01T10:00:00Z",
         "tags": "chat;code",
@@ -135,9 +137,9 @@ def test_it_streams_in_chunks_with_their_tags_read_once_per_chunk(client, monkey
         before_body = len(captured)
         rows = read(response)
     assert len(rows) == 10
-    # Snapshot and count before the body; the rows (one query, or a cursor's
-    # fetches) and one tag query per chunk of 4 as the body streams.
-    assert before_body == 2
+    # Profile, snapshot and count before the body; the rows (one query, or a
+    # cursor's fetches) and one tag query per chunk of 4 as the body streams.
+    assert before_body == 3
     tag_queries = [q for q in captured.captured_queries if "tagging_modeltag" in q["sql"]]
     assert len(tag_queries) == 3
 

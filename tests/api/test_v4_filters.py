@@ -151,7 +151,7 @@ def test_it_rejects_a_bad_sort_with_the_sorts_it_takes(client, board):
         "sort": [
             "must be one of: rank, -rank, downloads, -downloads, likes, -likes, delta_24h, "
             "-delta_24h, delta_7d, -delta_7d, trending_score, -trending_score, last_modified, "
-            "-last_modified"
+            "-last_modified, score, -score"
         ]
     }
 
@@ -238,9 +238,10 @@ def test_it_filters_in_a_constant_number_of_queries(client, board):
     query = "tag=chat,code&provider=meta,qwen&license_class=open-weights,non-commercial"
     with CaptureQueriesContext(connection) as captured:
         assert ids(client, query) == [LLAMA, QWEN]
-    # Version memo, snapshot, the allowed tags, providers (the license
-    # classes are fixed), count, page, tags of the page; the gate knows the plan.
-    assert len(captured) == 7
+    # Version memo, profile, snapshot, the allowed tags, providers (the license
+    # classes are fixed), count, page, tags and anomalies of the page; the gate
+    # knows the plan.
+    assert len(captured) == 9
 
 
 def test_the_filters_describe_themselves_for_the_schema():
@@ -251,6 +252,7 @@ def test_the_filters_describe_themselves_for_the_schema():
         "search",
         "tag",
         "provider",
+        "family",
         "license_class",
         "license",
         "param_class",
@@ -265,3 +267,31 @@ def test_the_filters_describe_themselves_for_the_schema():
     assert "-delta_7d" in parameters["sort"].enum and "rank" in parameters["sort"].enum
     assert parameters["library"].description.endswith("Needs a plan with premium filters.")
     assert parameters["tag"].description == "Capability tag slugs; models having all of them."
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("family=llama", [LLAMA]),
+        ("family=qwen,gemma", [GEMMA, QWEN]),  # any of them, in rank order
+        ("family=Mistral&family=llama", [LLAMA, MISTRAL]),  # case as the catalog has it
+        ("family=phi", []),  # a family without a model in the snapshot
+        ("family=llama&tag=code", [LLAMA]),
+    ],
+)
+def test_it_filters_by_family(client, board, query, expected):
+    assert ids(client, query) == expected
+
+
+def test_an_unknown_family_is_a_400_listing_the_families(client, board):
+    error = get(client, "family=llamas", status=400)["error"]
+    assert error["fields"]["family"][0].startswith("unknown family 'llamas'; allowed: deepseek, ")
+    assert "llama" in error["fields"]["family"][0]
+
+
+def test_the_family_filter_is_free_and_counts_toward_the_filter_depth(client, board):
+    assert ids(client, "family=llama&tag=code&provider=meta") == [LLAMA]
+    body = get(client, "family=llama&tag=code&provider=meta&search=llama", status=403)
+    assert body["error"]["message"] == (
+        "Combining 4 filters (search, tag, provider, family) needs the pro plan (you are on free)."
+    )

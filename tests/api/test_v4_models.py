@@ -41,6 +41,7 @@ MODEL_KEYS = [
     "rank_change_24h",
     "score",
     "profile",
+    "score_breakdown",
     "delta_24h",
     "delta_7d",
     "anomaly",
@@ -116,6 +117,19 @@ def history():
     return latest
 
 
+# Llama under the default profile (community): top downloads, likes, recency and
+# trending of its snapshot; the only growth figure (a percentile of 0); open weights.
+BREAKDOWN = [
+    {"component": "downloads", "weight": 15, "value": 1.0, "points": 15.0},
+    {"component": "likes", "weight": 20, "value": 1.0, "points": 20.0},
+    {"component": "downloads_growth", "weight": 15, "value": 0.0, "points": 0.0},
+    {"component": "likes_growth", "weight": 15, "value": 0.0, "points": 0.0},
+    {"component": "recency", "weight": 5, "value": 1.0, "points": 5.0},
+    {"component": "trending", "weight": 30, "value": 1.0, "points": 30.0},
+    {"component": "license", "weight": 0, "value": 0.5, "points": 0.0},
+]
+
+
 def test_it_gives_every_model_in_the_v4_shape(client, history):
     body = get_json(client, "/api/v4/models")
     snapshot_ref = {"id": history.pk, "taken_at": "2026-03-08T12:00:00Z"}
@@ -151,8 +165,9 @@ def test_it_gives_every_model_in_the_v4_shape(client, history):
         "last_modified": "2026-02-20T10:00:00Z",
         "rank": 1,
         "rank_change_24h": 1,
-        "score": None,
-        "profile": None,
+        "score": 70.0,
+        "profile": "community",
+        "score_breakdown": BREAKDOWN,
         "delta_24h": {"downloads": 13_456, "likes": 9, "new": False},
         "delta_7d": {"downloads": 23_456, "likes": 89, "new": False},
         "anomaly": None,
@@ -231,7 +246,7 @@ def test_it_refuses_parameters_it_does_not_take(client, history):
     error = get_json(client, "/api/v4/models?tags=chat&offset=10", status=400)["error"]
     assert error["code"] == "unknown_parameter"
     assert error["fields"] == {"offset": ["unknown parameter"], "tags": ["unknown parameter"]}
-    assert "'offset', 'tags'" in error["message"] and "cursor, library" in error["message"]
+    assert "'offset', 'tags'" in error["message"] and "cursor, family, library" in error["message"]
 
 
 def test_it_answers_503_before_the_first_snapshot(client):
@@ -259,9 +274,9 @@ def test_it_lists_with_a_constant_number_of_queries(client):
 
     few = queries_for(3, "few")
     many = queries_for(60, "many")
-    # The version memo, the snapshot, the count, the page and its tags (the
-    # gate has identified the caller already).
-    assert few == many == 5
+    # The version memo, the profile, the snapshot, the count, the page, its
+    # tags and its anomalies (the gate has identified the caller already).
+    assert few == many == 7
 
 
 # --- One model, with its history -------------------------------------------------
@@ -336,5 +351,5 @@ def test_it_answers_404_for_a_model_not_in_the_latest_snapshot(client, history):
 def test_it_reads_a_model_with_a_constant_number_of_queries(client, history):
     with CaptureQueriesContext(connection) as captured:
         get_json(client, "/api/v4/models/meta-llama/Llama-3.1-8B")
-    # Version memo, snapshot, model, observation, tags, and history.
-    assert len(captured) == 6
+    # Version memo, profile, snapshot, model, observation, tags, anomalies, and history.
+    assert len(captured) == 8

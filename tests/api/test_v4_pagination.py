@@ -134,7 +134,7 @@ def forged(payload) -> str:
 
 
 def bound(pk: int, *rest) -> str:
-    return forged([{"snapshot": pk, "sort": "rank"}, *rest])
+    return forged([{"snapshot": pk, "sort": "rank", "profile": "community"}, *rest])
 
 
 @pytest.mark.parametrize(

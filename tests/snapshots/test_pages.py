@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from registry.caching import content_changed, lookup_stats
 from registry.models import HubModel
-from snapshots.models import Observation, Snapshot
+from snapshots.models import Anomaly, Observation, Snapshot
 from tagging.models import ModelTag, Tag, TagOverride
 from tagging.services import tags_apply
 from tests.factories import T0, days, hub_record, hub_records, published_snapshot
@@ -211,10 +211,10 @@ def test_the_leaderboard_query_count_is_pinned(client, n):
     tag("chat", "Chat", *[f"org{i % 7}/model-{i:05d}" for i in range(n)])
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/").status_code == 200
-    # latest snapshot, the filter form's tags, providers and tasks, row count
-    # for the pager, the page of rows with models and providers, their tags,
-    # their sparkline series
-    assert len(ctx.captured_queries) == 8, [q["sql"][:70] for q in ctx.captured_queries]
+    # latest snapshot, the curated profiles, the filter form's tags, providers,
+    # families and tasks, row count for the pager, the page of rows with models,
+    # providers and families, their tags, their sparkline series, their anomalies
+    assert len(ctx.captured_queries) == 11, [q["sql"][:70] for q in ctx.captured_queries]
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/").status_code == 200
     assert len(ctx.captured_queries) == 1  # cached: only which snapshot is latest
@@ -411,8 +411,9 @@ def test_the_tag_page_query_count_is_pinned(client, n):
     tag("code", "Code", *[r["id"] for r in records[::2]])
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/tags/chat").status_code == 200
-    # latest snapshot, the tag, row count, the rows, their tags, their series
-    assert len(ctx.captured_queries) == 6, [q["sql"][:70] for q in ctx.captured_queries]
+    # latest snapshot, the tag, the default profile, row count, the rows,
+    # their tags, their series, their anomalies
+    assert len(ctx.captured_queries) == 8, [q["sql"][:70] for q in ctx.captured_queries]
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/tags/").status_code == 200
     assert len(ctx.captured_queries) == 2  # latest snapshot, tags with counts
@@ -572,3 +573,110 @@ def test_a_submitted_form_lands_on_the_short_url(client):
     everything_empty = client.get("/?search=&tag=&sort=")
     assert (everything_empty.status_code, everything_empty["Location"]) == (302, "/")
     assert client.get("/?tag=chat&sort=-likes").status_code == 200  # already short
+
+
+# --- Scores, anomalies and families on the board ------------------------------------
+
+
+def board_row(html: str, hub_id: str) -> str:
+    """The board's row of `hub_id`, from its link on (its breakdown's own rows included)."""
+    row = html[html.index(f'href="/models/{hub_id}"') :]
+    return row[: row.index("\n    </tr>")]
+
+
+def rivals_board() -> Snapshot:
+    """One model everybody downloads, one people like and keep updating (as in the API's tests)."""
+    return published_snapshot(
+        [
+            hub_record("big/downloads", downloads=1_000_000, likes=1, trendingScore=1),
+            hub_record(
+                "loved/likes",
+                downloads=10,
+                likes=500,
+                trendingScore=1,
+                lastModified="2026-02-25T10:00:00.000Z",
+            ),
+        ]
+    )
+
+
+def test_the_profile_select_scores_and_sorts_the_board(client):
+    rivals_board()
+    html = page(client, "/?sort=-score&profile=production")
+    assert board_ids(html) == ["big/downloads", "loved/likes"]
+    assert '<option value="production" selected>Production</option>' in html
+    assert '<option value="research">Research</option>' in html
+    html = page(client, "/?sort=-score&profile=research")
+    assert board_ids(html) == ["loved/likes", "big/downloads"]
+    # The JSON and CSV twins ask the same question.
+    assert 'class="twin" href="/api/v4/models?sort=-score&amp;profile=research"' in html
+    # Without a profile: the default one (community), selected in the form.
+    html = page(client, "/")
+    assert '<option value="community" selected>Community</option>' in html
+    assert 'Score<span class="sub">Community</span>' in html
+
+
+def test_each_score_opens_to_its_breakdown(client):
+    rivals_board()
+    html = page(client, "/?profile=research")
+    row = board_row(html, "loved/likes")
+    assert '<details class="score"><summary title="Research score, out of 100' in row
+    assert ">45.0</summary>" in row
+    assert "<caption>Research profile: points out of 100</caption>" in row
+    assert '<th scope="row">Likes</th><td class="num">100.0</td><td class="num">25</td>' in row
+    # A component the profile does not weigh is not listed; an unknown one says so.
+    assert "License openness" not in row
+    assert "unknown" in row  # no 7-day baseline: growth is unknown
+
+
+def test_an_unknown_or_custom_profile_is_refused_by_the_form(client):
+    rivals_board()
+    response = client.get("/?profile=nope")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Invalid value for &#x27;profile&#x27;: no profile &#x27;nope&#x27;" in html
+    assert '<option value="nope" selected>nope</option>' in html
+    assert client.get("/?profile=").status_code == 302  # an empty field drops out
+
+
+def test_rows_carry_anomaly_badges_and_their_family(client):
+    snapshot = published_snapshot(
+        [hub_record("meta-llama/Llama-3.1-8B", downloads=5000), hub_record("acme/calm")]
+    )
+    Anomaly.objects.create(
+        model=HubModel.objects.get(hub_id="meta-llama/Llama-3.1-8B"),
+        day=snapshot.taken_at.date(),
+        metric=Anomaly.Metric.DOWNLOADS,
+        basis=Anomaly.Basis.values[0],
+        snapshot=snapshot,
+        value=90_000,
+        median=1000,
+        mad=10,
+        scale=10,
+        z=50,
+        change=89_000,
+        history_days=14,
+        detected_at=snapshot.taken_at,
+    )
+    html = page(client, "/")
+    llama = board_row(html, "meta-llama/Llama-3.1-8B")
+    assert '<span class="anomaly" title="Daily downloads on 2026-03-01: 90000 a day' in llama
+    assert "⚡ downloads spike" in llama
+    assert '<a class="family" href="/families/llama/">Llama</a>' in llama
+    calm = board_row(html, "acme/calm")
+    assert "anomaly" not in calm and 'class="family"' not in calm
+    # production asks for 10,000 a day more: this one passes, so no badge.
+    Anomaly.objects.update(change=5000, value=6000)
+    content_changed(reason="anomalies recomputed")
+    assert "⚡" not in page(client, "/?profile=production")
+    assert "⚡" in page(client, "/?profile=community")
+
+
+def test_the_board_filters_by_family(client):
+    filter_board()
+    assert board_ids(page(client, "/?family=llama,mistral")) == [
+        "meta-llama/Llama-3.1-8B",
+        "mistralai/Mistral-7B",
+    ]
+    html = page(client, "/?family=llama")
+    assert '<option value="llama" selected>Llama</option>' in html
