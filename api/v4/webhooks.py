@@ -503,7 +503,9 @@ def send_test(request: Request, subscription_id: str) -> Response:
     reject_unknown(request, ())
     sub = _subscription(organization, subscription_id)
     try:
-        delivery = services.event_send_test(subscription=sub)
+        # Atomic, so that a refusal (a paused endpoint) leaves no event behind.
+        with transaction.atomic():
+            delivery = services.event_send_test(subscription=sub)
     except ValidationError as exc:
         raise _refused(exc) from None
     return Response(

@@ -14,7 +14,7 @@ from api.services import api_key_create
 from registry.models import Organization, Plan
 from tests.api.wsgi import wsgi_app  # noqa: F401  (a fixture)
 from tests.webhooks.conftest import Receiver
-from webhooks.models import Delivery, EventType, Subscription
+from webhooks.models import Delivery, Event, EventType, Subscription
 from webhooks.services import event_send_test, events_publish, subscription_create
 
 pytestmark = pytest.mark.django_db
@@ -291,8 +291,10 @@ def test_patch_changes_what_it_names(client, auth, loopback, receiver):
     paused = call(client, "patch", url, auth, {"active": False})
     assert paused["active"] is False and paused["disabled_reason"] == "paused through the API"
     assert paused["disabled_at"] is not None
+    assert paused["description"] == "both" and len(paused["event_types"]) == 2
     refused = call(client, "post", f"{url}/test", auth, status=400)["error"]
     assert list(refused["fields"]) == ["subscription"]
+    assert not Event.objects.exists()
     resumed = call(client, "patch", url, auth, {"active": True, "url": receiver.url + "/v2"})
     assert resumed["active"] is True and resumed["disabled_at"] is None
     assert resumed["url"] == receiver.url + "/v2"
