@@ -170,6 +170,7 @@ def test_create_shows_the_secret_once_and_a_test_event_verifies_with_it(
     shown = call(client, "get", f"{BASE}/subscriptions/{sub_id}", auth)
     listed = call(client, "get", f"{BASE}/subscriptions", auth)
     assert "secret" not in shown and secret not in json.dumps(shown)
+    assert client.get(f"{BASE}/subscriptions", **auth)["X-Plan"] == "pro"
     assert listed["count"] == 1 and listed["limit"] == 10
     assert listed["results"] == [shown]
     assert secret not in json.dumps(listed)
