@@ -26,6 +26,7 @@ class ApiError(exceptions.APIException):
         status_code: int = status.HTTP_400_BAD_REQUEST,
         fields: dict[str, list[str]] | None = None,
         extra: dict | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(detail=message, code=code)
         self.status_code = status_code
@@ -33,6 +34,7 @@ class ApiError(exceptions.APIException):
         self.message = message
         self.fields = fields or {}
         self.extra = extra or {}  # more members of the error object, e.g. "latest_snapshot"
+        self.headers = headers or {}  # e.g. WWW-Authenticate on a 401
 
 
 def invalid_parameter(name: str, problem: str) -> ApiError:
@@ -57,7 +59,9 @@ def error_body(
 def exception_handler(exc, context):
     if isinstance(exc, ApiError):
         return Response(
-            error_body(exc.error_code, exc.message, exc.fields, exc.extra), status=exc.status_code
+            error_body(exc.error_code, exc.message, exc.fields, exc.extra),
+            status=exc.status_code,
+            headers=exc.headers or None,
         )
     if isinstance(exc, Http404):
         return Response(error_body("not_found", str(exc) or "Not found."), status=404)

@@ -315,6 +315,7 @@ SPECTACULAR_SETTINGS = {
         "api.v4.schema.empty_means_default",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"DeliveryStatusEnum": "webhooks.models.Delivery.Status"},
     "SCHEMA_PATH_PREFIX": "/api/v4",
 }
 

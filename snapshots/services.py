@@ -24,7 +24,7 @@ from tagging.services import tags_apply
 from webhooks.models import EventType
 from webhooks.services import events_publish
 
-from .anomalies import anomalies_detect, anomalies_recompute_after
+from .anomalies import anomalies_detect, anomalies_recompute_after, anomaly_events
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
@@ -78,7 +78,8 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     so the event exists if and only if the published snapshot does.
     Score components are stored by ingest too (computed here only if not),
     and once the snapshot counts as complete, the anomalies of its day are
-    detected (`snapshots.anomalies`).
+    detected (`snapshots.anomalies`) and each new one is written to the
+    outbox as a model.anomaly event.
 
     The compact daily history is not written here: observations are rolled
     up into it when they are pruned (`snapshots.retention`).
@@ -114,6 +115,12 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     if snapshot.components_computed_at is None:
         snapshot_compute_components(snapshot=snapshot)
     anomalies_detect(snapshot=snapshot)
+    # One model.anomaly event per public anomaly first found by this
+    # snapshot, in the same commit as the anomaly rows.
+    for item in anomaly_events(snapshot):
+        events_publish(
+            type=EventType.MODEL_ANOMALY, data={"anomaly_id": item["id"], **item["data"]}
+        )
     transaction.on_commit(lambda: content_changed(reason=f"snapshot {snapshot.pk} published"))
 
 

@@ -1,10 +1,10 @@
 """/api/v4: models with history and deltas, tags, snapshot runs, health."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from api import health
 
-from . import anomalies, changes, export, families, profiles, schema, views
+from . import anomalies, changes, export, families, profiles, schema, views, webhooks
 
 app_name = "v4"
 
@@ -23,5 +23,6 @@ urlpatterns = [
     path("profiles", profiles.profiles, name="profiles"),
     path("anomalies", anomalies.anomalies, name="anomalies"),
     path("anomalies.csv", anomalies.anomalies_csv, name="anomalies-csv"),
+    path("webhooks/", include(webhooks.urlpatterns)),
     re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
 ]
