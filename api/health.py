@@ -413,7 +413,7 @@ HEALTH = inline_serializer(
     },
     tags=["operations"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def health(request: Request) -> JsonResponse:
     checks = run_checks()
     degraded = [name for name, check in checks.items() if check["status"] == DEGRADED]

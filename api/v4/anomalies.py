@@ -161,7 +161,7 @@ def _private_if_custom(response, profiles) -> None:
     },
     tags=["anomalies"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def anomalies(request: Request) -> Response:
     """Anomalies of public models, newest day first, strongest first, a page at a time.
 
@@ -210,7 +210,7 @@ class _Echo:
     },
     tags=["anomalies"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def anomalies_csv(request: Request):
     """The same list as CSV, streamed, up to the plan's `export_rows` (premium)."""
     reject_unknown(request, FILTERS)

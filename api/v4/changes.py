@@ -116,7 +116,7 @@ FEED = inline_serializer(
     responses={200: FEED, **NOT_MODIFIED, **errors(400, 410, 503)},
     tags=["models"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def changes(request: Request) -> Response:
     """What changed in the public list since snapshot `since`, up to the latest one."""
     reject_unknown(request, ("since",))

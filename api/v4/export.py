@@ -16,6 +16,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 
@@ -27,7 +28,8 @@ from tagging import selectors as tag_selectors
 
 from . import filtering, selectors
 from .params import reject_unknown
-from .profiles import resolve_profile
+from .profiles import PROFILE_PARAMETER, resolve_profile
+from .schema import errors
 
 CHUNK_ROWS = 2000
 COLUMNS = (
@@ -126,7 +128,20 @@ def csv_lines(rows: Iterable[Observation], *, profile: str = "") -> Iterator[str
             yield writer.writerow(csv_row(observation, slugs, profile))
 
 
-@api_view(["GET"])
+@extend_schema(
+    operation_id="models_export_csv",
+    summary="The filtered, sorted leaderboard as CSV, streamed (up to the plan's export rows)",
+    parameters=[*filtering.filter_parameters(), PROFILE_PARAMETER],
+    responses={
+        (200, "text/csv"): OpenApiResponse(
+            description="CSV, one model a row. X-Export-Rows, X-Export-Total, "
+            "X-Export-Row-Limit and X-Export-Truncated say whether the plan's cap cut it short."
+        ),
+        **errors(400, 403, 503),
+    },
+    tags=["models"],
+)
+@api_view(["GET", "HEAD"])
 def export_csv(request: Request) -> StreamingHttpResponse:
     """The filtered, sorted leaderboard as CSV, up to the plan's export_rows."""
     reject_unknown(request, (*filtering.filter_params(), "profile"))

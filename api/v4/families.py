@@ -138,7 +138,7 @@ _PAGE = {
     },
     tags=["families"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def families(request: Request) -> Response:
     """The latest snapshot's families, most downloaded first, a page at a time."""
     reject_unknown(request, PAGING_PARAMS)
@@ -186,7 +186,7 @@ def families(request: Request) -> Response:
     },
     tags=["families"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def family_detail(request: Request, slug: str) -> Response:
     """One family: its rollup, its members (a page at a time, by rank) and 30 days of rollups."""
     reject_unknown(request, PAGING_PARAMS)

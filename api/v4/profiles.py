@@ -107,7 +107,7 @@ class ProfileRow(fields.Serializer):
     },
     tags=["scores"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def profiles(request: Request) -> Response:
     """The scoring profiles the caller may use: the curated ones, then its own.
 

@@ -86,7 +86,7 @@ def _paged(response: Response, request: Request, page: cursors.Page) -> dict:
     },
     tags=["models"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def models(request: Request) -> Response:
     """The latest snapshot's public models, filtered and sorted, a page at a time.
 
@@ -195,7 +195,7 @@ class HistoryPoint(fields.Serializer):
     },
     tags=["models"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def model_detail(request: Request, hub_id: str) -> Response:
     """One model of the latest snapshot, with its last 30 days of snapshots."""
     reject_unknown(request, ("profile",))
@@ -258,7 +258,7 @@ class TagRow(fields.Serializer):
     },
     tags=["tags"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def tags(request: Request) -> Response:
     """The curated capability tags in order, with how many public models carry each."""
     reject_unknown(request, ())
@@ -306,7 +306,7 @@ class SnapshotRun(fields.Serializer):
     },
     tags=["snapshots"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def snapshots(request: Request) -> Response:
     """Snapshot runs newest first: complete ones unless `status` asks for others (or all)."""
     reject_unknown(request, ("status", *PAGING_PARAMS))
@@ -352,6 +352,6 @@ def snapshots(request: Request) -> Response:
 
 
 @extend_schema(exclude=True)
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def not_found(request: Request, path: str = "") -> Response:
     raise ApiError(code="not_found", message=f"No endpoint at {request.path}.", status_code=404)
