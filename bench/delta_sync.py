@@ -16,8 +16,10 @@ only):
   the reference client (`api.v4.changes_codec.changes_apply`).
 
 Both start from the full list of day 1. Every body is measured as it is and
-compressed here with gzip (level 6), brotli (quality 5) and zstd (level 3),
-each page and each feed on its own, as a server would send them. After each
+compressed here with the server's own compressor (registry.compression:
+gzip 6, brotli 5, zstd 9), each page and each feed on its own, as the server
+sends them. Both clients call with an enterprise API key (pages of 500 are
+beyond free's page size). After each
 day the delta client's list must equal the full list, row for row and field
 for field; the benchmark stops with an error otherwise. It prints each day,
 the totals, the ratio per encoding and PASS or FAIL against the target (the
@@ -50,14 +52,11 @@ ENCODINGS = ("identity", "gzip", "br", "zstd")
 
 
 def encoded_sizes(body: bytes) -> dict[str, int]:
-    import brotli
-    import zstandard
+    from registry.compression import compress
 
     return {
         "identity": len(body),
-        "gzip": len(gzip.compress(body, compresslevel=6, mtime=0)),
-        "br": len(brotli.compress(body, quality=5)),
-        "zstd": len(zstandard.ZstdCompressor(level=3).compress(body)),
+        **{name: len(compress(body, name)) for name in ("gzip", "br", "zstd")},
     }
 
 
@@ -76,17 +75,32 @@ def get_json(client, url: str, spent: list[float] | None = None) -> tuple[dict, 
     return json.loads(response.content), response.content
 
 
-def full_list(client, spent: list[float]) -> tuple[dict[int, dict], dict[str, int], int]:
-    """Every page of /api/v4/models: the rows by key, their bytes, the snapshot id."""
+def full_list(
+    client, spent: list[float], served: dict[str, int]
+) -> tuple[dict[int, dict], dict[str, int], int]:
+    """Every page of /api/v4/models: the rows by key, their bytes, the snapshot id.
+
+    The feed does not carry the score fields (a percentile moves with every
+    other model): the rows and the bytes compared are the pages without them,
+    serialized as the server does. What the pages cost as served (scores
+    included) is added to `served`.
+    """
+    from api.v4.serializers import without_scores
+
     rows: dict[int, dict] = {}
     sizes: dict[str, int] = {}
     url = f"/api/v4/models?limit={PAGE_SIZE}"
     snapshot = None
     while url:
         body, raw = get_json(client, url, spent)
-        add(sizes, encoded_sizes(raw))
+        add(served, encoded_sizes(raw))
+        page = {**body, "results": [without_scores(row) for row in body["results"]]}
+        add(
+            sizes,
+            encoded_sizes(json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode()),
+        )
         snapshot = body["snapshot"]["id"]
-        for row in body["results"]:
+        for row in page["results"]:
             rows[row["key"]] = row
         url = body["next"]
     return rows, sizes, snapshot
@@ -125,10 +139,18 @@ def run(args: argparse.Namespace) -> bool:
 
     print(f"Generating the demo Hub: {args.models:,} models, {args.days} days, seed {args.seed}...")
     hub = generate_demo_hub(seed=args.seed, models=args.models, days=args.days, end=END)
-    client = Client()
+    from api.services import api_key_create
+    from registry.models import Organization, Plan
+
+    organization = Organization.objects.create(
+        name="Bench", slug="bench", plan=Plan.objects.get(slug="enterprise")
+    )
+    _, key = api_key_create(organization=organization, name="delta sync bench")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     state: dict[int, dict] = {}
     held = None
     full_total: dict[str, int] = {}
+    served_total: dict[str, int] = {}
     delta_total: dict[str, int] = {}
     parts_total: dict[str, int] = {}
     timings: list[tuple[float, float]] = []
@@ -148,7 +170,8 @@ def run(args: argparse.Namespace) -> bool:
             records=records,
         )
         full_spent: list[float] = []
-        server_rows, full_sizes, latest = full_list(client, full_spent)
+        day_served: dict[str, int] = {}
+        server_rows, full_sizes, latest = full_list(client, full_spent, day_served)
         if held is None:
             state, held = server_rows, latest
             print(f"{1:>3} {latest:>5} {len(server_rows):>6}  (both clients start from the list)")
@@ -163,6 +186,7 @@ def run(args: argparse.Namespace) -> bool:
             raise SystemExit(f"day {index + 1}: the delta client is out of sync: {problem}")
         sizes = encoded_sizes(raw)
         add(full_total, full_sizes)
+        add(served_total, day_served)
         add(delta_total, sizes)
         add(parts_total, part_sizes(feed))
         pct = {name: 100 * sizes[name] / full_sizes[name] for name in ENCODINGS}
@@ -187,6 +211,10 @@ def run(args: argparse.Namespace) -> bool:
             f"  {name:<8} full {full_total[name]:>12,} B   delta {delta_total[name]:>10,} B   "
             f"delta/full {100 * ratio:6.2f}%  {verdict}"
         )
+    print("The full list as served (score fields included), for comparison:")
+    for name in ENCODINGS:
+        ratio = delta_total[name] / served_total[name]
+        print(f"  {name:<8} full {served_total[name]:>12,} B   delta/full {100 * ratio:6.2f}%")
     print("Where the feed's bytes go (gzip of each part alone, summed over the days):")
     for name, size in sorted(parts_total.items(), key=lambda item: -item[1]):
         print(f"  {name:<22} {size:>9,} B  {size / days:>8,.0f} B/day")
