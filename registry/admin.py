@@ -22,6 +22,59 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ApplyAfterChangesMixin:
+    """Run `_apply_touched(request)` once per admin request, after its changes committed.
+
+    Saves and deletes only note what they touched (`_touch`, the subclass's);
+    the view wrappers apply once at the end, outside the admin's own
+    transaction: ten rows edited in a list apply once, and nothing is applied
+    for a form that failed validation. Curation that decides something for
+    every model (tags, families) builds on this.
+    """
+
+    def _touch(self, request, *args) -> None:
+        raise NotImplementedError
+
+    def _apply_touched(self, request) -> None:
+        raise NotImplementedError
+
+    def changeform_view(self, request, *args, **kwargs):
+        response = super().changeform_view(request, *args, **kwargs)
+        self._apply_touched(request)
+        return response
+
+    def changelist_view(self, request, *args, **kwargs):
+        response = super().changelist_view(request, *args, **kwargs)
+        self._apply_touched(request)
+        return response
+
+    def delete_view(self, request, *args, **kwargs):
+        response = super().delete_view(request, *args, **kwargs)
+        self._apply_touched(request)
+        return response
+
+
+class TouchOnEveryChangeMixin:
+    """Any save or delete of these rows may move any model: `_touch` for all of them."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._touch(request)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if any(formset.has_changed() for formset in formsets):
+            self._touch(request)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        self._touch(request)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        self._touch(request)
+
+
 class PlanForm(forms.ModelForm):
     class Meta:
         model = Plan

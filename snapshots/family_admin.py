@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from registry.admin import ReadOnlyAdmin
+from registry.admin import ApplyAfterChangesMixin, ReadOnlyAdmin, TouchOnEveryChangeMixin
 from registry.caching import content_changed
 from registry.families import families_assign
 from registry.models import Family, FamilyMember, FamilyRule
@@ -58,13 +58,8 @@ def reassign_families(request: HttpRequest) -> None:
     )
 
 
-class ReassignOnChangeMixin:
-    """Re-assign families once, after the request's changes have committed.
-
-    Saves and deletes only note that something changed; the view wrappers
-    apply once at the end, outside the admin's own transaction, and not for
-    a form that failed validation.
-    """
+class ReassignOnChangeMixin(TouchOnEveryChangeMixin, ApplyAfterChangesMixin):
+    """Re-assign every model's family once, after the request's changes have committed."""
 
     def _touch(self, request: HttpRequest) -> None:
         request._families_touched = True
@@ -73,38 +68,6 @@ class ReassignOnChangeMixin:
         if getattr(request, "_families_touched", False):
             del request._families_touched
             reassign_families(request)
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        self._touch(request)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if any(formset.has_changed() for formset in formsets):
-            self._touch(request)
-
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        self._touch(request)
-
-    def delete_queryset(self, request, queryset):
-        super().delete_queryset(request, queryset)
-        self._touch(request)
-
-    def changeform_view(self, request, *args, **kwargs):
-        response = super().changeform_view(request, *args, **kwargs)
-        self._apply_touched(request)
-        return response
-
-    def changelist_view(self, request, *args, **kwargs):
-        response = super().changelist_view(request, *args, **kwargs)
-        self._apply_touched(request)
-        return response
-
-    def delete_view(self, request, *args, **kwargs):
-        response = super().delete_view(request, *args, **kwargs)
-        self._apply_touched(request)
-        return response
 
     @admin.action(description="Re-assign families now (all models)", permissions=["change"])
     def reassign_now(self, request, queryset):

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from registry.admin import ReadOnlyAdmin
+from registry.admin import ApplyAfterChangesMixin, ReadOnlyAdmin, TouchOnEveryChangeMixin
 from registry.caching import content_changed
 
 from .models import ModelTag, Tag, TagOverride, TagRule
@@ -52,14 +52,8 @@ def _apply_and_report(request: HttpRequest, *, model_ids=ALL_MODELS) -> TagApply
     return result
 
 
-class ReapplyOnChangeMixin:
-    """Re-apply tags once, after the request's changes have committed.
-
-    Saves and deletes only note what they touched (`_touch`); the view
-    wrappers apply once at the end, outside the admin's own transaction, so
-    ten rows edited in a list re-apply once, and nothing is applied for a form
-    that failed validation.
-    """
+class ReapplyOnChangeMixin(ApplyAfterChangesMixin):
+    """Re-apply tags once, after the request's changes have committed (to what they touched)."""
 
     def _touch(self, request: HttpRequest, model_ids=ALL_MODELS) -> None:
         scope = getattr(request, "_tagging_scope", False)
@@ -79,43 +73,11 @@ class ReapplyOnChangeMixin:
             # application itself only invalidates when tag rows changed.
             transaction.on_commit(lambda: content_changed(reason="tag curation edited"))
 
-    def changeform_view(self, request, *args, **kwargs):
-        response = super().changeform_view(request, *args, **kwargs)
-        self._apply_touched(request)
-        return response
 
-    def changelist_view(self, request, *args, **kwargs):
-        response = super().changelist_view(request, *args, **kwargs)
-        self._apply_touched(request)
-        return response
-
-    def delete_view(self, request, *args, **kwargs):
-        response = super().delete_view(request, *args, **kwargs)
-        self._apply_touched(request)
-        return response
-
-
-class ReapplyAllMixin(ReapplyOnChangeMixin):
+class ReapplyAllMixin(TouchOnEveryChangeMixin, ReapplyOnChangeMixin):
     """For tags and rules: any change may move any model, so re-apply to all."""
 
     change_list_template = "admin/tagging/change_list_reapply.html"
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        self._touch(request)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if any(formset.has_changed() for formset in formsets):
-            self._touch(request)
-
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        self._touch(request)
-
-    def delete_queryset(self, request, queryset):
-        super().delete_queryset(request, queryset)
-        self._touch(request)
 
     @admin.action(description="Re-apply tags now (all models)", permissions=["change"])
     def reapply_tags(self, request, queryset):
