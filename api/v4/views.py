@@ -60,14 +60,6 @@ def _no_store_if_custom(response: Response, profile) -> None:
         response["Cache-Control"] = "private, no-store"
 
 
-def _paged(response: Response, request: Request, page: cursors.Page) -> dict:
-    urls = cursors.links(request, page)
-    header = cursors.link_header(urls)
-    if header:
-        response["Link"] = header
-    return urls
-
-
 @cached
 @extend_schema(
     operation_id="models_list",
@@ -108,33 +100,29 @@ def models(request: Request) -> Response:
         field=sort.field, descending=sort.descending, tie_field="model__hub_id", kind=sort.kind
     )
     binding = {"snapshot": snapshot.pk, "sort": sort.name, "profile": profile.slug}
-    position = None
-    raw_cursor = request.query_params.get(cursors.CURSOR_PARAM, "")
-    if raw_cursor:
-        position = cursors.decode(
-            raw_cursor, binding=binding, describe=_describe_models_binding, order=order
-        )
     rows = filterset.qs
     count = rows.count()
-    page = cursors.page_of(
+    response = Response()
+    page, urls = cursors.paginate(
+        request,
+        response,
         rows,
         order=order,
-        position=position,
+        binding=binding,
         limit=limit,
         key=lambda o: (getattr(o, sort.field), o.model.hub_id),
-        binding=binding,
+        describe=_describe_models_binding,
     )
     ids = [o.model_id for o in page.items]
     tags = tag_selectors.tags_for_models(model_ids=ids)
     anomalies = selectors.latest_anomalies(model_ids=ids, snapshot=snapshot, profile=profile)
-    response = Response()
     response.data = {
         "snapshot": serializers.snapshot_ref(snapshot),
         "count": count,
         "limit": limit,
         "sort": sort.name,
         "profile": profile.slug,
-        **_paged(response, request, page),
+        **urls,
         "results": [
             serializers.model_row(
                 o,
@@ -316,32 +304,23 @@ def snapshots(request: Request) -> Response:
     order = cursors.Order(
         field="taken_at", descending=True, tie_field="id", tie_descending=True, kind=str
     )
-    binding = {"status": status}
-    position = None
-    raw_cursor = request.query_params.get(cursors.CURSOR_PARAM, "")
-    if raw_cursor:
-        position = cursors.decode(
-            raw_cursor,
-            binding=binding,
-            describe=lambda key, value: f"status={value}",
-            order=order,
-        )
     rows = selectors.snapshot_list(status=None if status == "all" else status)
     count = rows.count()
-    page = cursors.page_of(
+    response = Response()
+    page, urls = cursors.paginate(
+        request,
+        response,
         rows,
         order=order,
-        position=position,
+        binding={"status": status},
         limit=limit,
         key=lambda s: (s.taken_at, s.pk),
-        binding=binding,
     )
-    response = Response()
     response.data = {
         "status": status,
         "count": count,
         "limit": limit,
-        **_paged(response, request, page),
+        **urls,
         "results": [serializers.snapshot_meta(s) for s in page.items],
     }
     if status != "complete":

@@ -245,44 +245,6 @@ def test_a_view_s_own_etag_gets_the_coding_appended():
 # --- In front of Django: the WSGI fast path ------------------------------------------
 
 
-@pytest.fixture
-def front(settings):
-    """ResponseCacheApp around Django's real handler, counting what reaches Django."""
-    from django.core import signals
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    settings.RESPONSE_CACHE_LOCAL_SECONDS = 0  # re-validate on every request
-    handler = WSGIHandler()
-    django_calls = []
-
-    def django(environ, start_response):
-        django_calls.append(environ["PATH_INFO"])
-        return handler(environ, start_response)
-
-    app = caching.ResponseCacheApp(django)
-
-    def get(url: str, **extra) -> tuple[int, dict, bytes]:
-        environ = RequestFactory().get(url, **extra).environ
-        seen = {}
-
-        def start_response(status, headers, exc_info=None):
-            seen["status"], seen["headers"] = status, dict(headers)
-
-        result = app(environ, start_response)
-        body = b"".join(result)
-        if hasattr(result, "close"):
-            result.close()
-        return int(seen["status"].split()[0]), seen["headers"], body
-
-    get.django_calls = django_calls
-    yield get
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
 def test_the_fast_path_replays_each_coding_as_django_sent_it(front, board):
     status, plain_headers, plain = front(URL)
     for encoding in ("zstd", "br", "gzip"):

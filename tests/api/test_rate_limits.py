@@ -248,45 +248,6 @@ def test_concurrent_requests_are_each_counted_once():
 # --- In front of Django: registry.wsgi.application ------------------------------------
 
 
-@pytest.fixture
-def front(settings, monkeypatch):
-    """registry.wsgi.application, with a count of the requests Django itself saw."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    from registry.wsgi import application
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    settings.RESPONSE_CACHE_LOCAL_SECONDS = 0
-    django = application.app
-    django_calls = []
-
-    def counted(environ, start_response):
-        django_calls.append(environ["PATH_INFO"])
-        return django(environ, start_response)
-
-    monkeypatch.setattr(application, "app", counted)
-
-    def get(url: str, **extra) -> tuple[int, dict, bytes]:
-        environ = RequestFactory().get(url, **extra).environ
-        seen = {}
-
-        def start_response(status, headers, exc_info=None):
-            seen["status"], seen["headers"] = status, dict(headers)
-
-        result = application(environ, start_response)
-        body = b"".join(result)
-        if hasattr(result, "close"):
-            result.close()
-        return int(seen["status"].split()[0]), seen["headers"], body
-
-    get.django_calls = django_calls
-    yield get
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
 @redis_only
 def test_the_fast_path_is_gated_and_never_stores_a_caller_s_headers(front, board):
     status, headers, first = front(URL)

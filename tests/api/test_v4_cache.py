@@ -156,46 +156,6 @@ def test_it_can_be_switched_off(client, board, settings):
 # --- In front of Django: registry.caching.ResponseCacheApp ---------------------
 
 
-@pytest.fixture
-def front(settings):
-    """The WSGI fast path around Django's real handler, and how often Django ran."""
-    from django.core import signals
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.db import close_old_connections
-    from django.test import RequestFactory
-
-    # As Django's test client does: the test's transaction must survive requests.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    settings.RESPONSE_CACHE_LOCAL_SECONDS = 0  # re-validate on every request
-    handler = WSGIHandler()
-    django_calls = []
-
-    def django(environ, start_response):
-        django_calls.append(environ["PATH_INFO"])
-        return handler(environ, start_response)
-
-    app = caching.ResponseCacheApp(django)
-
-    def get(url: str, **extra) -> tuple[int, dict, bytes]:
-        environ = RequestFactory().get(url, **extra).environ
-        seen = {}
-
-        def start_response(status, headers, exc_info=None):
-            seen["status"], seen["headers"] = status, dict(headers)
-
-        result = app(environ, start_response)
-        body = b"".join(result)
-        if hasattr(result, "close"):
-            result.close()
-        return int(seen["status"].split()[0]), seen["headers"], body
-
-    get.app, get.django_calls = app, django_calls
-    yield get
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
 def test_it_answers_a_hit_before_django_with_django_s_own_headers(front, board):
     status, first_headers, first = front(URL)
     assert status == 200 and first_headers["X-Cache"] == "MISS"
