@@ -21,6 +21,9 @@ MAX_HUB_ID_LENGTH = 200
 BASE_MODEL_RELATIONS = frozenset({"finetune", "quantized", "adapter", "merge"})
 
 _SPECIAL_TAGS = ("base_model:", "license:")
+# Counts are stored as 64-bit integers (PostgreSQL bigint); anything larger
+# is refused here, naming the record, rather than wrapping or failing a write.
+MAX_COUNT = 2**63 - 1
 
 
 class RecordError(ValueError):
@@ -65,10 +68,16 @@ def _count(raw: dict, field: str, label: str | None = None) -> int | None:
         return None
     kind = type(value)
     if kind is int:
-        if value >= 0:
+        if 0 <= value <= MAX_COUNT:
             return value
-    elif kind is float and value.is_integer() and value >= 0:
+    elif kind is float and value.is_integer() and 0 <= value <= MAX_COUNT:
         return int(value)
+    if kind in (int, float) and value > MAX_COUNT:
+        raise RecordError(
+            label or field,
+            f"'{label or field}' is beyond a 64-bit count (at most {MAX_COUNT:,}), "
+            f"got {_show(value)}",
+        )
     raise RecordError(
         label or field, f"'{label or field}' must be a non-negative integer, got {_show(value)}"
     )
@@ -268,10 +277,10 @@ def parse_hub_record(raw: object) -> HubRecord:
                 raise RecordError("private", f"'private' must be a boolean, got {_show(private)}")
             private = False
         downloads = get("downloads")
-        if type(downloads) is not int or downloads < 0:
+        if type(downloads) is not int or not 0 <= downloads <= MAX_COUNT:
             downloads = _count(raw, "downloads")
         likes = get("likes")
-        if type(likes) is not int or likes < 0:
+        if type(likes) is not int or not 0 <= likes <= MAX_COUNT:
             likes = _count(raw, "likes")
         sha = get("sha")
         if type(sha) is not str:

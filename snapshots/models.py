@@ -119,7 +119,8 @@ class Observation(models.Model):
     )
     downloads = models.BigIntegerField(null=True, blank=True, help_text="Rolling 30 days.")
     downloads_all_time = models.BigIntegerField(null=True, blank=True)
-    likes = models.IntegerField(null=True, blank=True)
+    # Every count is 64-bit: the Hub's figures can pass 2^31 (likes included).
+    likes = models.BigIntegerField(null=True, blank=True)
     trending_score = models.FloatField(null=True, blank=True)
     last_modified = models.DateTimeField(null=True, blank=True)
     # Computed once, as the snapshot's observations are written (snapshots.ingest,
@@ -133,9 +134,9 @@ class Observation(models.Model):
     )
     is_new_7d = models.BooleanField(default=False, db_default=False)
     delta_downloads_24h = models.BigIntegerField(null=True, blank=True)
-    delta_likes_24h = models.IntegerField(null=True, blank=True)
+    delta_likes_24h = models.BigIntegerField(null=True, blank=True)
     delta_downloads_7d = models.BigIntegerField(null=True, blank=True)
-    delta_likes_7d = models.IntegerField(null=True, blank=True)
+    delta_likes_7d = models.BigIntegerField(null=True, blank=True)
     daily_downloads = models.BigIntegerField(
         null=True,
         blank=True,
@@ -195,7 +196,7 @@ class DailyObservation(models.Model):
     rank = models.PositiveIntegerField(null=True, blank=True)
     downloads = models.BigIntegerField(null=True, blank=True)
     downloads_all_time = models.BigIntegerField(null=True, blank=True)
-    likes = models.IntegerField(null=True, blank=True)
+    likes = models.BigIntegerField(null=True, blank=True)
     trending_score = models.FloatField(null=True, blank=True)
 
     class Meta:

@@ -205,6 +205,26 @@ def test_it_accepts_integral_floats_as_counts():
     assert record.likes == 0
 
 
+def test_it_keeps_counts_up_to_64_bits_exactly():
+    record = parse_hub_record(
+        {"id": "a/b", "likes": 3_000_000_000, "downloads": 9e15, "downloadsAllTime": 2**63 - 1}
+    )
+
+    assert record.likes == 3_000_000_000
+    assert record.downloads == 9_000_000_000_000_000 and type(record.downloads) is int
+    assert record.downloads_all_time == 2**63 - 1
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64 + 5, 1e19, float("inf")])
+def test_it_refuses_counts_beyond_64_bits_naming_the_record(value):
+    with pytest.raises(RecordError) as caught:
+        parse_hub_record({"id": "org/huge", "likes": value})
+
+    assert caught.value.field == "likes"
+    assert caught.value.hub_id == "org/huge"
+    assert str(caught.value).startswith("'likes' is beyond a 64-bit count")
+
+
 def test_it_keeps_fractional_trending_scores():
     assert parse_hub_record({"id": "a/b", "trendingScore": 3.5}).trending_score == 3.5
 
