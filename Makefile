@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Development commands run in DEBUG unless told otherwise: production (DEBUG
+# off) refuses to start without a SECRET_KEY. The suite sets its own key
+# (pyproject.toml, [tool.pytest.ini_options] env) and runs with DEBUG off.
+DEV := DEBUG=$${DEBUG:-1}
 
 .PHONY: run test check lint format migrate demo worker beat replay bench-ingest e2e-deps clean
 
@@ -32,33 +36,34 @@ test: $(STAMP) check
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python manage.py check
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEV) $(BIN)/python manage.py check
+	$(DEV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 migrate: $(STAMP)
-	$(BIN)/python manage.py migrate
+	$(DEV) $(BIN)/python manage.py migrate
 
 demo: $(STAMP)
-	$(BIN)/python manage.py demo --reset
+	$(DEV) $(BIN)/python manage.py demo --reset
 
 ## worker / beat: Celery, with REDIS_URL set
 worker: $(STAMP)
-	$(BIN)/celery -A registry worker -Q default,refresh,webhooks_priority,webhooks -l info
+	$(DEV) $(BIN)/celery -A registry worker -Q default,refresh,webhooks_priority,webhooks -l info
 
 beat: $(STAMP)
-	$(BIN)/celery -A registry beat -l info
+	$(DEV) $(BIN)/celery -A registry beat -l info
 
 ## replay: serve the demo Hub on :8900 (HF_ENDPOINT=http://127.0.0.1:8900 make ... to use it)
 replay: $(STAMP)
-	$(BIN)/python manage.py hub_replay --demo --port 8900
+	$(DEV) $(BIN)/python manage.py hub_replay --demo --port 8900
 
-## bench-ingest: time a 100k-model ingest (set DATABASE_URL for PostgreSQL)
+## bench-ingest: time a 100k-model ingest (set DATABASE_URL for PostgreSQL); not in DEBUG,
+## which would keep every query in memory and skew the figures
 bench-ingest: $(STAMP)
-	$(BIN)/python bench/ingest.py
+	SECRET_KEY=$${SECRET_KEY:-bench-only-key-not-for-serving} $(BIN)/python bench/ingest.py
 
 ## e2e-deps: the headless Chromium that tests/e2e drives (Debian's package; apt needs root)
 e2e-deps:

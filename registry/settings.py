@@ -1,9 +1,10 @@
 """Modelboard settings: one module, driven by the environment.
 
-With no environment at all the site runs embedded: SQLite, a local-memory
+With DEBUG=1 and nothing else the site runs embedded: SQLite, a local-memory
 cache and Celery in eager mode, so `make run` works on a bare machine. Setting
 `DATABASE_URL` and `REDIS_URL` moves it onto PostgreSQL and Redis, the way
-production runs.
+production runs. With DEBUG off (the default) it is production: SECRET_KEY
+must be set, or start-up stops.
 """
 
 import os
@@ -12,15 +13,27 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env(
-    "SECRET_KEY", default="modelboard-insecure-development-key-set-SECRET_KEY-in-production"
-)
+# Sessions, CSRF tokens and (unless WEBHOOK_SECRET_KEY is set) the webhook
+# secrets at rest are only as safe as this key: production (DEBUG off) never
+# falls back to a key that is published with the source.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. DEBUG is off, so Modelboard runs as in production and "
+            "will not use a development key. Set SECRET_KEY to a long random value, e.g. "
+            "the output of: python -c 'from django.core.management.utils import "
+            "get_random_secret_key; print(get_random_secret_key())' "
+            "(or set DEBUG=1 for local development)."
+        )
+    SECRET_KEY = "modelboard-insecure-development-key-for-DEBUG-only"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
