@@ -208,6 +208,15 @@ RATE_LIMIT_EXEMPT_PATHS = env.list("RATE_LIMIT_EXEMPT_PATHS", default=["/api/v4/
 # and plan edits show in other processes within this time).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 
+# Operators' figures: /metrics and the detailed /api/v4/health answer a
+# bearer METRICS_TOKEN, an address (REMOTE_ADDR) in METRICS_ALLOWED_NETWORKS,
+# or a staff user; with neither configured they are open in DEBUG only.
+# Everyone else gets the health's status alone, worked out at most once per
+# HEALTH_PUBLIC_SECONDS (the endpoint is not rate limited).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+HEALTH_PUBLIC_SECONDS = env.float("HEALTH_PUBLIC_SECONDS", default=5.0)
+
 # /api/v4/health: a snapshot older than twice the schedule plus this grace is
 # degraded; a queue longer than this is a warning.
 HEALTH_GRACE_MINUTES = env.int("HEALTH_GRACE_MINUTES", default=15)
