@@ -25,6 +25,13 @@ print(json.dumps({
     "hf": [settings.HF_ENDPOINT, settings.HF_TOKEN],
     "debug": settings.DEBUG,
     "hosts": settings.ALLOWED_HOSTS,
+    "https": {
+        "proxy_header": settings.SECURE_PROXY_SSL_HEADER,
+        "redirect": settings.SECURE_SSL_REDIRECT,
+        "hsts": [settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS,
+                 settings.SECURE_HSTS_PRELOAD],
+        "cookies_secure": [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
+    },
 }))
 """
 
@@ -42,6 +49,12 @@ OURS = (
     "REFRESH_EXPIRES_SECONDS",
     "PRUNE_EVERY_HOURS",
     "PRUNE_EXPIRES_SECONDS",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SESSION_COOKIE_SECURE",
+    "METRICS_TOKEN",
+    "METRICS_ALLOWED_NETWORKS",
 )
 
 
@@ -122,3 +135,59 @@ def test_debug_without_a_secret_key_starts_on_a_development_key():
     out = probe(KEY_PROBE, DEBUG="1")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "modelboard-insecure-development-key-for-DEBUG-only"
+
+
+# --- Production: HTTPS only, and Django's deployment checks pass ---------------
+
+# deploy/README.md's environment (services: the ones this run uses, if any).
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": A_REAL_KEY,
+    "ALLOWED_HOSTS": "modelboard.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://modelboard.example.com",
+    "DATABASE_URL": os.environ.get(
+        "DATABASE_URL", "postgres://modelboard@db.internal:5432/modelboard"
+    ),
+    "REDIS_URL": os.environ.get("REDIS_URL", "redis://cache.internal:6379/0"),
+    "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
+}
+
+
+def test_production_is_https_only():
+    s = settings_with(**PRODUCTION)
+    assert s["debug"] is False
+    assert s["https"] == {
+        "proxy_header": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "redirect": True,
+        "hsts": [31536000, True, True],
+        "cookies_secure": [True, True],
+    }
+
+
+def test_without_a_proxy_header_setting_no_forwarded_header_is_trusted():
+    s = settings_with(**{**PRODUCTION, "SECURE_PROXY_SSL_HEADER": ""})
+    assert s["https"]["proxy_header"] is None
+
+
+def test_debug_stays_on_plain_http():
+    s = settings_with(DEBUG="1")
+    assert s["https"] == {
+        "proxy_header": None,
+        "redirect": False,
+        "hsts": [0, True, True],
+        "cookies_secure": [False, False],
+    }
+
+
+def test_check_deploy_reports_nothing_in_the_production_environment():
+    clean = {k: v for k, v in os.environ.items() if k not in OURS}
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env={**clean, **PRODUCTION},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "System check identified no issues (0 silenced)."
+    assert "WARNING" not in out.stderr
