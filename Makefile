@@ -76,10 +76,9 @@ beat: $(STAMP)
 replay: $(STAMP)
 	$(DEV) $(BIN)/python manage.py hub_replay --demo --port 8900
 
-## bench-ingest: time a 100k-model ingest (set DATABASE_URL for PostgreSQL); not in DEBUG,
-## which would keep every query in memory and skew the figures
+## bench-ingest: time a 100k-model ingest (set DATABASE_URL for PostgreSQL)
 bench-ingest: $(STAMP)
-	SECRET_KEY=$${SECRET_KEY:-bench-only-key-not-for-serving} $(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py
 
 ## e2e-deps: the headless Chromium that tests/e2e drives (Debian's package; apt needs root)
 e2e-deps:
