@@ -21,9 +21,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-# Sessions, CSRF tokens and (unless WEBHOOK_SECRET_KEY is set) the webhook
-# secrets at rest are only as safe as this key: production (DEBUG off) never
-# falls back to a key that is published with the source.
+# Sessions, signed values and whatever else is derived from this key are
+# only as safe as it is: production (DEBUG off) never falls back to a key
+# that is published with the source.
 SECRET_KEY = env("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
