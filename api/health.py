@@ -2,7 +2,12 @@
 
 Each check reports a status and its figures. "degraded" in any check makes
 the answer 503 (for load balancers and uptime monitors); "warning" is said
-but keeps 200. Never cached: every call looks again.
+but keeps 200. Operators (registry.metrics.operator_access: METRICS_TOKEN in
+X-Metrics-Token, an allowed network, staff) get every check's figures, looked
+at anew on each call. Everyone else gets `{"status": …}` alone, with the same
+200 or 503, worked out at most once per HEALTH_PUBLIC_SECONDS and shared
+through the cache: the endpoint is not rate limited, so a flood of public
+calls must not run the checks each time. Never cached by HTTP.
 
 - database, cache, broker: reachable (the broker is "eager" when tasks run
   in-process, without one);
@@ -29,6 +34,7 @@ time so that any process answers with current values.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -389,23 +395,51 @@ class HealthCollector:
         }
 
 
+OPERATORS_ONLY = "Operators only (X-Metrics-Token, an allowed network, or staff)."
 HEALTH = inline_serializer(
     name="Health",
     fields={
         "status": serializers.ChoiceField(choices=[OK, DEGRADED]),
-        "degraded": serializers.ListField(child=serializers.CharField()),
-        "warnings": serializers.ListField(child=serializers.CharField()),
-        "checked_at": serializers.DateTimeField(),
+        "degraded": serializers.ListField(
+            child=serializers.CharField(), required=False, help_text=OPERATORS_ONLY
+        ),
+        "warnings": serializers.ListField(
+            child=serializers.CharField(), required=False, help_text=OPERATORS_ONLY
+        ),
+        "checked_at": serializers.DateTimeField(required=False, help_text=OPERATORS_ONLY),
         "checks": serializers.DictField(
-            child=serializers.DictField(), help_text="Each check: its status and figures."
+            child=serializers.DictField(),
+            required=False,
+            help_text=f"Each check: its status and figures. {OPERATORS_ONLY}",
         ),
     },
 )
+
+PUBLIC_STATUS_CACHE_KEY = "health:public-status"
+
+
+def public_status() -> str:
+    """The overall status alone, from a run of the checks at most HEALTH_PUBLIC_SECONDS old."""
+    try:
+        status = cache.get(PUBLIC_STATUS_CACHE_KEY)
+    except Exception:  # the cache is down: the checks say so below
+        status = None
+    if status is None:
+        checks = run_checks()
+        status = DEGRADED if any(c["status"] == DEGRADED for c in checks.values()) else OK
+        with contextlib.suppress(Exception):  # a cache that is down: next call looks again
+            cache.set(PUBLIC_STATUS_CACHE_KEY, status, settings.HEALTH_PUBLIC_SECONDS)
+    return status
 
 
 @extend_schema(
     operation_id="health_retrieve",
     summary="Is Modelboard serving fresh data, and can it keep doing so?",
+    description=(
+        "200 when serving, 503 when a check is degraded. Everyone gets `status`; "
+        "operators (METRICS_TOKEN in `X-Metrics-Token`, an address in "
+        "METRICS_ALLOWED_NETWORKS, or staff) get every check's figures."
+    ),
     responses={
         200: HEALTH,
         503: OpenApiResponse(response=HEALTH, description="A check is degraded."),
@@ -415,6 +449,11 @@ HEALTH = inline_serializer(
 )
 @api_view(["GET", "HEAD"])
 def health(request: Request) -> JsonResponse:
+    if not metrics.operator_access(request):
+        status = public_status()
+        response = JsonResponse({"status": status}, status=503 if status == DEGRADED else 200)
+        response["Cache-Control"] = "no-store"
+        return response
     checks = run_checks()
     degraded = [name for name, check in checks.items() if check["status"] == DEGRADED]
     warnings = [name for name, check in checks.items() if check["status"] == WARNING]

@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         "MODELBOARD_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
         "RATE_LIMIT_ENABLED": "0" if args.no_rate_limit else "1",
+        # Production settings, spoken to over plain HTTP as nginx would after TLS.
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-key-never-serve-with-it"),
+        "SECURE_SSL_REDIRECT": "0",
     }
     settings_dir = tempfile.mkdtemp(prefix="bench-api-")
     for module, source in BENCH_MODULES.items():

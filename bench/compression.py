@@ -49,6 +49,9 @@ def main() -> None:
     os.environ.pop("REDIS_URL", None)  # an in-process cache, eager Celery
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
     os.environ.setdefault("MODELBOARD_LOG_LEVEL", "WARNING")
+    # Production settings (DEBUG off) over plain HTTP: a key, and no HTTPS redirect.
+    os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     warnings.filterwarnings("ignore", "No directory at")  # no collectstatic needed here
     sys.path.insert(0, str(REPO))
     import django

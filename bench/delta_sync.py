@@ -265,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("REDIS_URL", None)
         os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
         os.environ["MODELBOARD_LOG_LEVEL"] = "WARNING"
+        # Production settings (DEBUG off) over plain HTTP: a key, and no HTTPS redirect.
+        os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
+        os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
         warnings.filterwarnings("ignore", message="No directory at")
         try:
             import django

@@ -510,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
             where = "a temporary SQLite file (the target is PostgreSQL)"
         os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
         os.environ.setdefault("MODELBOARD_LOG_LEVEL", "WARNING")  # keep the table readable
+        # Production settings (DEBUG off, which would keep every query) need a key.
+        os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
         sys.path.insert(0, str(REPO))
         try:
             import django

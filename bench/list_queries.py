@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DATABASE_URL"] = ingest.scratch_database_url(url, scratch)
     os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
     os.environ.setdefault("MODELBOARD_LOG_LEVEL", "WARNING")
+    # Production settings (DEBUG off) over plain HTTP: a key, and no HTTPS redirect.
+    os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     os.environ.pop("REDIS_URL", None)  # in-process cache, and it is switched off below
     try:
         import django

@@ -8,14 +8,22 @@ aggregates them (prometheus_client's multiprocess mode); the gauges say how
 they combine. Queue depth is read from the broker at scrape time by a
 collector, so it is current whichever process answers (multiprocess mode
 exports only the instruments; there, /api/v4/health gives the depths).
+
+/metrics and the detailed /api/v4/health are for operators only
+(`operator_access`): they name queues, backlogs, quotas and cache sizes.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from hmac import compare_digest
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
@@ -218,3 +226,68 @@ class QueueDepthCollector:
 
 _queue_collector = QueueDepthCollector()
 REGISTRY.register(_queue_collector)
+
+
+# --- Who may read operators' figures -------------------------------------------
+
+TOKEN_HEADER = "HTTP_X_METRICS_TOKEN"
+
+
+def _presented_token(request: HttpRequest) -> str:
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    # Under /api/ an Authorization bearer names an API key (the API's gate
+    # refuses one it does not know), so the health endpoint takes this header.
+    return request.META.get(TOKEN_HEADER, "").strip()
+
+
+def _address_allowed(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for network in settings.METRICS_ALLOWED_NETWORKS:
+        try:
+            if ip in ipaddress.ip_network(network, strict=False):
+                return True
+        except ValueError:
+            logger.warning("METRICS_ALLOWED_NETWORKS: %r is not a network", network)
+    return False
+
+
+def operator_access(request: HttpRequest) -> bool:
+    """May this request read operators' figures (/metrics, the detailed health)?
+
+    Yes with METRICS_TOKEN as a bearer token (or in X-Metrics-Token), from an
+    address in METRICS_ALLOWED_NETWORKS (the peer that connects to us:
+    REMOTE_ADDR, never a forwarded header a client could write), or for a
+    signed-in staff user. With neither a token nor networks configured,
+    DEBUG opens them for development and production keeps them closed.
+    """
+    token = settings.METRICS_TOKEN
+    if token and compare_digest(_presented_token(request).encode(), token.encode()):
+        return True
+    if settings.METRICS_ALLOWED_NETWORKS and _address_allowed(request.META.get("REMOTE_ADDR", "")):
+        return True
+    # From the session, not request.user: DRF's views replace that with the
+    # API's own (nobody, as the API signs no one in).
+    user = get_user(request)
+    if user.is_active and user.is_staff:
+        return True
+    return settings.DEBUG and not token and not settings.METRICS_ALLOWED_NETWORKS
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """/metrics: django-prometheus's export, for operators only."""
+    if not operator_access(request):
+        response = HttpResponseForbidden(
+            "/metrics needs METRICS_TOKEN (Authorization: Bearer) or an address in "
+            "METRICS_ALLOWED_NETWORKS.\n",
+            content_type="text/plain; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    response = ExportToDjangoView(request)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,9 +1,10 @@
 """Modelboard settings: one module, driven by the environment.
 
-With no environment at all the site runs embedded: SQLite, a local-memory
+With DEBUG=1 and nothing else the site runs embedded: SQLite, a local-memory
 cache and Celery in eager mode, so `make run` works on a bare machine. Setting
 `DATABASE_URL` and `REDIS_URL` moves it onto PostgreSQL and Redis, the way
-production runs.
+production runs. With DEBUG off (the default) it is production: SECRET_KEY
+must be set, or start-up stops.
 """
 
 import os
@@ -12,15 +13,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp import constants as csp
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env(
-    "SECRET_KEY", default="modelboard-insecure-development-key-set-SECRET_KEY-in-production"
-)
+# Sessions, signed values and whatever else is derived from this key are
+# only as safe as it is: production (DEBUG off) never falls back to a key
+# that is published with the source.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. DEBUG is off, so Modelboard runs as in production and "
+            "will not use a development key. Set SECRET_KEY to a long random value, e.g. "
+            "the output of: python -c 'from django.core.management.utils import "
+            "get_random_secret_key; print(get_random_secret_key())' "
+            "(or set DEBUG=1 for local development)."
+        )
+    SECRET_KEY = "modelboard-insecure-development-key-for-DEBUG-only"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -36,6 +50,8 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us
+    "csp",
     "django_filters",
     "registry",
     "tagging",
@@ -47,6 +63,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.middleware.ApiGateMiddleware",  # /api/ only: keys, plans, rate limits
     # Outside in: 304s and strong ETags on the bytes as sent, compression,
@@ -195,6 +212,15 @@ RATE_LIMIT_EXEMPT_PATHS = env.list("RATE_LIMIT_EXEMPT_PATHS", default=["/api/v4/
 # and plan edits show in other processes within this time).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 
+# Operators' figures: /metrics and the detailed /api/v4/health answer a
+# bearer METRICS_TOKEN, an address (REMOTE_ADDR) in METRICS_ALLOWED_NETWORKS,
+# or a staff user; with neither configured they are open in DEBUG only.
+# Everyone else gets the health's status alone, worked out at most once per
+# HEALTH_PUBLIC_SECONDS (the endpoint is not rate limited).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+HEALTH_PUBLIC_SECONDS = env.float("HEALTH_PUBLIC_SECONDS", default=5.0)
+
 # /api/v4/health: a snapshot older than twice the schedule plus this grace is
 # degraded; a queue longer than this is a warning.
 HEALTH_GRACE_MINUTES = env.int("HEALTH_GRACE_MINUTES", default=15)
@@ -317,11 +343,41 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"DeliveryStatusEnum": "webhooks.models.Delivery.Status"},
     "SCHEMA_PATH_PREFIX": "/api/v4",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and bool(REDIS_URL))
+# --- HTTPS and browser policy ------------------------------------------------
+# Production is HTTPS only. Behind a proxy that terminates TLS (deploy/nginx.conf)
+# set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https so Django knows a
+# request came over HTTPS; the proxy must overwrite that header, and without
+# one it stays unset, as a client could write it.
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers and Prometheus may probe the web processes directly over HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/v4/health$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Content-Security-Policy (django-csp): the pages are server-rendered with
+# inline SVG and no script or inline style; the admin and Swagger UI (served
+# from drf-spectacular-sidecar, never a CDN) load theirs from our static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.NONE],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "base-uri": [csp.NONE],
+    },
+}
 
 LOGGING = {
     "version": 1,

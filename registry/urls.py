@@ -3,10 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from registry import metrics
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
-    path("", include("django_prometheus.urls")),
+    # django-prometheus's export behind operator_access (its urls module is open).
+    path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
     path("", include("snapshots.urls")),
 ]
 

@@ -14,11 +14,20 @@ from tests.factories import hub_record, hub_records, published_snapshot
 
 pytestmark = pytest.mark.django_db
 
+TOKEN = "scraper-token-for-tests"
+
+
+@pytest.fixture(autouse=True)
+def _scraper_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+    settings.METRICS_ALLOWED_NETWORKS = []
+
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
     """Every sample /metrics exposes: (name, sorted labels) -> value."""
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
     samples = {}
     for family in text_string_to_metric_families(response.content.decode()):
         for sample in family.samples:
@@ -165,3 +174,60 @@ def test_it_exports_the_health_figures_at_scrape_time(client):
     saturation = samples.get(("modelboard_cache_memory_saturation", ()))
     if saturation is not None:  # Redis without maxmemory has no saturation
         assert 0 < saturation <= 1
+
+
+# --- Who may scrape ------------------------------------------------------------
+
+METRIC = b"modelboard_upstream_calls_total"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-the-token"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"X-Forwarded-For": "10.1.2.3"},  # a client can write it: never trusted here
+    ],
+)
+def test_it_refuses_a_scrape_without_the_token(client, settings, headers):
+    settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 403
+    assert METRIC not in response.content and b"METRICS_TOKEN" in response.content
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Authorization": f"Bearer {TOKEN}"}, {"X-Metrics-Token": TOKEN}]
+)
+def test_it_answers_a_scrape_with_the_token(client, headers):
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200 and METRIC in response.content
+
+
+def test_it_answers_an_allowed_network_without_a_token(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8", "2001:db8::/32"]
+    assert METRIC in client.get("/metrics", REMOTE_ADDR="10.20.30.40").content
+    assert METRIC in client.get("/metrics", REMOTE_ADDR="2001:db8::5").content
+    assert client.get("/metrics", REMOTE_ADDR="192.0.2.1").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+def test_production_with_nothing_configured_is_closed_and_debug_is_open(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.DEBUG = False
+    assert client.get("/metrics").status_code == 403
+    settings.DEBUG = True
+    assert METRIC in client.get("/metrics").content
+
+
+def test_debug_does_not_open_it_once_a_token_is_set(client, settings):
+    settings.DEBUG = True
+    assert client.get("/metrics").status_code == 403
+
+
+def test_staff_may_read_it_in_the_browser(client, django_user_model):
+    user = django_user_model.objects.create_user("ops", password="x", is_staff=True)
+    client.force_login(user)
+    assert METRIC in client.get("/metrics").content

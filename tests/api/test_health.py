@@ -1,4 +1,7 @@
-"""/api/v4/health: 200 when Modelboard serves fresh data, 503 when degraded."""
+"""/api/v4/health: 200 when Modelboard serves fresh data, 503 when degraded.
+
+Operators see every check's figures; the public sees the status alone.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +21,18 @@ from tests.factories import hub_record, published_snapshot
 pytestmark = pytest.mark.django_db
 
 
-def health(client) -> tuple[int, dict]:
-    response = client.get("/api/v4/health")
+TOKEN = "operators-token-for-tests"
+
+
+@pytest.fixture(autouse=True)
+def _operators_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+    settings.METRICS_ALLOWED_NETWORKS = []
+
+
+def health(client, **headers) -> tuple[int, dict]:
+    """The operators' answer (with the token), unless other headers are given."""
+    response = client.get("/api/v4/health", headers=headers or {"X-Metrics-Token": TOKEN})
     assert response["Content-Type"] == "application/json"
     assert response["Cache-Control"] == "no-store"
     return response.status_code, json.loads(response.content)
@@ -239,3 +252,72 @@ def test_it_counts_the_webhook_backlog_and_warns_of_an_old_due_delivery(client, 
     assert (deliveries["due"], deliveries["waiting"], deliveries["delivering"]) == (1, 1, 1)
     assert 600 <= deliveries["oldest_due_seconds"] < 660
     assert "has been due for" in backlog["detail"]
+
+
+# --- Who sees what -------------------------------------------------------------
+
+
+def test_the_public_gets_the_status_alone(client, fresh):
+    hub_run(minutes_ago=5)
+    status, body = health(client, Accept="application/json")
+    assert (status, body) == (200, {"status": "ok"})
+
+
+def test_the_public_still_gets_503_when_degraded(client):
+    status, body = health(client, Accept="application/json")
+    assert (status, body) == (503, {"status": "degraded"})
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Metrics-Token": "not-the-token"},
+        {"X-Metrics-Token": ""},
+        {"X-Forwarded-For": "10.1.2.3"},  # a client can write it: never trusted here
+    ],
+)
+def test_a_wrong_token_or_a_forged_address_gets_the_public_answer(client, fresh, settings, headers):
+    settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    status, body = health(client, **headers)
+    assert body == {"status": "ok"}
+
+
+def test_an_allowed_network_gets_the_checks(client, fresh, settings):
+    settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8", "2001:db8::/32"]
+    inside = client.get("/api/v4/health", REMOTE_ADDR="10.9.8.7").json()
+    outside = client.get("/api/v4/health", REMOTE_ADDR="192.0.2.1").json()
+    assert inside["checks"]["snapshot"]["id"] == fresh.pk
+    assert outside == {"status": "ok"}
+
+
+def test_staff_get_the_checks_and_other_users_do_not(client, fresh, django_user_model):
+    user = django_user_model.objects.create_user("someone", password="x")
+    client.force_login(user)
+    assert client.get("/api/v4/health").json() == {"status": "ok"}
+    user.is_staff = True
+    user.save()
+    body = client.get("/api/v4/health").json()
+    assert body["checks"]["snapshot"]["id"] == fresh.pk and body["degraded"] == []
+
+
+def test_in_debug_with_nothing_configured_it_is_open(client, fresh, settings):
+    settings.METRICS_TOKEN = ""
+    settings.DEBUG = True
+    assert client.get("/api/v4/health").json()["checks"]["snapshot"]["id"] == fresh.pk
+    settings.DEBUG = False
+    assert client.get("/api/v4/health").json() == {"status": "ok"}
+
+
+def test_public_calls_run_the_checks_once_per_period(client, fresh, settings, monkeypatch):
+    from api import health as health_module
+
+    settings.HEALTH_PUBLIC_SECONDS = 60
+    runs = []
+    real = health_module.run_checks
+    monkeypatch.setattr(health_module, "run_checks", lambda: runs.append(1) or real())
+    for _ in range(5):
+        assert client.get("/api/v4/health").json() == {"status": "ok"}
+    assert len(runs) == 1
+    health(client)  # operators always look again
+    health(client)
+    assert len(runs) == 3
