@@ -88,3 +88,19 @@ def test_the_api_docs_load_everything_from_us(client):
     script = client.get("/api/v4/docs/?script=")
     assert script["Content-Type"].startswith("application/javascript")
     assert b"/api/v4/schema/" in script.content and b"SwaggerUIBundle" in script.content
+
+
+@pytest.mark.parametrize(
+    ("path", "button"),
+    [
+        ("/admin/snapshots/snapshot/", "Refresh now"),
+        ("/admin/registry/family/", "Re-assign families now"),
+        ("/admin/tagging/tag/", "Re-apply tags now"),
+    ],
+)
+def test_the_curators_action_buttons_need_no_inline_style(admin_client, path, button):
+    html = admin_client.get(path).content.decode()
+    form = re.search(r"<form[^>]*>(?:(?!</form>).)*" + re.escape(button), html, re.S)
+    assert form, f"{button!r} not on {path}"
+    assert not re.search(r"\sstyle=|\son\w+=", form.group(0))
+    assert "/static/css/admin_actions.css" in html
