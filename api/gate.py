@@ -22,13 +22,20 @@ once.
   most every few seconds. Refusing every API call because the counter is
   unreachable would turn a cache outage into an API outage.
 - Keys and plans are memoised in the process for API_KEY_CACHE_SECONDS, so a
-  request costs the one Redis round trip and no query. The fast path never
+  request costs the one Redis round trip and no query.
+- Responses are cached per plan *as it stands*: the key names the plan's slug
+  and a digest of its figures (`plan_cache_key`), so a curator's edit retires
+  every answer computed under the old figures as soon as a process reads the
+  plan again (at once in the process that saved it, within
+  API_KEY_CACHE_SECONDS in the others), instead of replaying them until they
+  expire. The fast path never
   queries the database: when its memo cannot answer it leaves the request to
   Django, whose middleware looks the key up and fills the memo.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -119,6 +126,7 @@ class _InvalidKey(Exception):
 _lock = threading.Lock()
 _keys: dict[str, tuple[Caller | None, float]] = {}  # key digest -> (caller or invalid, read at)
 _plans: dict[str, tuple[Plan, float]] = {}  # slug -> (plan, read at)
+_plan_keys: dict[int, tuple[Plan, str]] = {}  # id(plan) -> (that plan, its cache key part)
 _last_warning = 0.0
 
 
@@ -127,6 +135,28 @@ def forget() -> None:
     with _lock:
         _keys.clear()
         _plans.clear()
+        _plan_keys.clear()
+
+
+def plan_cache_key(plan: Plan) -> str:
+    """What cached responses are keyed on for `plan`: its slug and a digest of its figures.
+
+    Any edit of the plan (page size, filter depth …) changes it, so answers
+    computed under the old figures are never replayed under the new ones.
+    Memoised per plan object (a memoised plan is never changed in place):
+    the digest costs a few microseconds, the fast path's whole budget.
+    """
+    held = _plan_keys.get(id(plan))
+    if held is not None and held[0] is plan:
+        return held[1]
+    figures = repr([getattr(plan, field.attname) for field in Plan._meta.concrete_fields])
+    digest = hashlib.blake2b(figures.encode(), digest_size=8).hexdigest()
+    found = f"{plan.slug}:{digest}"
+    with _lock:
+        if len(_plan_keys) >= _MEMO_MAX:
+            _plan_keys.clear()
+        _plan_keys[id(plan)] = (plan, found)  # holding the plan keeps its id from being reused
+    return found
 
 
 def _memo_seconds() -> float:
@@ -342,7 +372,7 @@ def admit(environ: dict, *, database: bool = True) -> Admission | None:
     admission = Admission(caller=caller, headers=tuple(headers), refusal=refusal)
     environ[ADMISSION_ENVIRON_KEY] = admission
     environ[CALLER_ENVIRON_KEY] = caller
-    environ[PLAN_ENVIRON_KEY] = caller.plan.slug
+    environ[PLAN_ENVIRON_KEY] = plan_cache_key(caller.plan)
     return admission
 
 

@@ -65,6 +65,8 @@ _UNSTORED_HEADERS = {
 }
 # The caller's plan, put in the environ by the API gate: responses may differ
 # by plan (page-size caps …), so it is part of every cached response's key.
+# The gate puts the plan's slug and a digest of its figures there, so an edit
+# of the plan retires what was cached under the old figures.
 PLAN_ENVIRON_KEY = "modelboard.plan"
 # What a cache that is down raises.
 CACHE_ERRORS = (OSError, RedisError)
