@@ -119,6 +119,30 @@ def versioned_key(namespace: str, *parts: object) -> str:
     return _key(content_generation(), namespace, parts)
 
 
+def versioned_value(namespace: str, *parts: object, compute: Callable[[], object]) -> object:
+    """`compute()`, kept under `namespace` and `parts` until content changes.
+
+    For figures only a publish or a curation change can move (a board's
+    counts, its filter options): computed once per generation and parts,
+    then read back. Put what pins the data (a snapshot's id) in `parts` as
+    well: a publish whose hook never ran must still not be answered from
+    the figures of the one before. When the cache is down it computes.
+    """
+    try:
+        key = versioned_key(namespace, *parts)
+        found = cache.get(key)
+    except CACHE_ERRORS:
+        logger.warning("cache unavailable: computing %s", namespace, exc_info=True)
+        return compute()
+    if found is None:
+        found = compute()
+        try:
+            cache.set(key, found)
+        except CACHE_ERRORS:
+            logger.warning("could not keep %s in the cache", namespace, exc_info=True)
+    return found
+
+
 # --- Shared counters, and single round trips on Redis ------------------------
 
 
