@@ -389,6 +389,10 @@ FAST_PATH_ROUTES: dict[str, str] = {}
 FAST_PATH_GATE: Callable[[dict], tuple | None] | None = None
 
 
+# Bound once: looking the label up costs a hit in front of Django a few microseconds.
+_FAST_HITS = metrics.CACHE_LOOKUPS.labels(result="hit")
+
+
 class ResponseCacheApp:
     """A WSGI wrapper that answers cached GETs before Django's request cycle.
 
@@ -540,7 +544,7 @@ class ResponseCacheApp:
             if entry is None or entry[0] != current:
                 return None
             self._keep((namespace, parts), generation, entry)
-        metrics.CACHE_LOOKUPS.labels(result="hit").inc()
+        _FAST_HITS.inc()
         with self._lock:
             self._unflushed_hits += 1
         _, status, headers, body = entry
