@@ -11,19 +11,21 @@ however many processes serve it, and once leases are used or given back it
 is served exactly its limit.
 
 - The size of a lease follows the caller's rate in this process: about what
-  it uses in SYNC_SECONDS (1 to start with, at most MAX_LEASE and a
+  it uses in LEASE_SECONDS (1 to start with, at most MAX_LEASE and a
   twentieth of the limit). A caller making a request now and then leases
-  one slot at a time: one round trip, as before.
+  one slot at a time: one round trip, as before. A busy one costs a round
+  trip a second or so per process, rarely enough to stay out of the p99.
 - Leases never reach into the last RESERVE_FRACTION of a limit: there every
   request is counted in Redis on its own, so a caller at the edge of its
   limit gets its 429 at the exact count, whichever process it reaches.
-- Every SYNC_SECONDS (on the request path, in one round trip) a process
-  gives back the slots of leases older than that which it has not handed
-  out; a lease of a past window is just dropped. Until then a caller whose
-  count reaches its limit while another process holds slots it leased but
-  has not used is refused a few requests early (at most that lease, sized
-  to a tenth of a second of the caller's requests there), and served again
-  once they are given back.
+- Every SYNC_SECONDS a process looks (on the request path) for leases older
+  than LEASE_SECONDS with slots it has not handed out, and gives those back
+  in one round trip; a lease of a past window is just dropped. Until then a
+  caller whose count reaches its limit while another process holds slots
+  it leased but has not used is refused that many requests early (at most
+  one lease: a twentieth of the limit, and only when the caller spent the
+  last fifth of it within about a second), and served again once they are
+  given back.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 SYNC_SECONDS = 0.1
+LEASE_SECONDS = 1.0
 RESERVE_FRACTION = 0.2
 MAX_LEASE = 1000
 
@@ -87,11 +90,13 @@ class WindowCounter:
         self,
         *,
         sync_seconds: float = SYNC_SECONDS,
+        lease_seconds: float = LEASE_SECONDS,
         reserve_fraction: float = RESERVE_FRACTION,
         max_lease: int = MAX_LEASE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sync_seconds = sync_seconds
+        self.lease_seconds = lease_seconds
         self.reserve_fraction = reserve_fraction
         self.max_lease = max_lease
         self._clock = clock
@@ -172,7 +177,7 @@ class WindowCounter:
             return first
 
     def sync(self, client, *, wall: float, now: float | None = None) -> int:
-        """Give back the unused slots of leases older than SYNC_SECONDS; how many.
+        """Give back the unused slots of leases older than LEASE_SECONDS; how many.
 
         Leases of windows ended by `wall` (epoch seconds) are dropped: their
         counters expire.
@@ -185,7 +190,7 @@ class WindowCounter:
                 if lease.ends_at <= wall:
                     del self._leases[key]
                     self._sizes.pop(key, None)
-                elif now - lease.granted_at >= self.sync_seconds and lease.left > 0:
+                elif now - lease.granted_at >= self.lease_seconds and lease.left > 0:
                     given[lease.redis_key] = lease.left
                     self._sizes[key] = self._rate_size(lease.next - lease.first, lease, now)
                     lease.last = lease.next - 1
@@ -204,7 +209,7 @@ class WindowCounter:
 
     def _rate_size(self, used: int, lease: _Lease, now: float) -> int:
         elapsed = max(now - lease.granted_at, 1e-4)
-        return max(1, min(self.max_lease, int(used / elapsed * self.sync_seconds)))
+        return max(1, min(self.max_lease, int(used / elapsed * self.lease_seconds)))
 
     def _scripts_for(self, client) -> tuple:
         scripts = self._scripts.get(id(client))

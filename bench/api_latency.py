@@ -164,7 +164,7 @@ seen = {}
 
 
 def start_response(status, headers, exc_info=None):
-    seen["status"], seen["headers"] = status, dict(headers)
+    seen["status"], seen["headers"] = status, {k.lower(): v for k, v in headers}
 
 
 def one():
@@ -187,8 +187,8 @@ print(json.dumps({
     "us": statistics.median(per_batch),
     "best_us": min(per_batch),
     "status": seen["status"],
-    "x_cache": seen["headers"].get("X-Cache", "-"),
-    "remaining": seen["headers"].get("X-RateLimit-Remaining", "-"),
+    "x_cache": seen["headers"].get("x-cache", "-"),
+    "remaining": seen["headers"].get("x-ratelimit-remaining", "-"),
 }))
 '''
 # Headers of the cached answer the bare view does not repeat: gunicorn's own.
