@@ -129,12 +129,15 @@ _last_warning = 0.0
 
 
 def forget() -> None:
-    """Drop this process's memo of keys and plans (after an edit; tests), and its leases."""
+    """Drop this process's memo of keys and plans (after an edit; tests).
+
+    Its leased rate-limit slots stay: they are counted in Redis already, and
+    a lowered limit refuses any slot above it anyway.
+    """
     with _lock:
         _keys.clear()
         _plans.clear()
         _plan_keys.clear()
-    counter.forget()
 
 
 def plan_cache_key(plan: Plan) -> str:
