@@ -252,6 +252,23 @@ def test_concurrent_requests_are_each_counted_once():
     assert 0 < ttl <= 61
 
 
+@redis_only
+def test_two_processes_sharing_a_limit_refuse_at_its_count(client, board, monkeypatch):
+    limit_plan("free", 40)  # leases of 2, none in the last 8
+    processes = [WindowCounter(clock=lambda: 0.0), WindowCounter(clock=lambda: 0.0)]
+    seen = []
+    for number in range(42):
+        monkeypatch.setattr(gate, "counter", processes[number % 2])  # turn about
+        seen.append(client.get(URL))
+    assert [r.status_code for r in seen] == [200] * 40 + [429, 429]
+    # Counted one at a time at the end of the limit (once the slots leased
+    # before it are used): the headers there are exact.
+    assert [remaining(r) for r in seen[33:42]] == [6, 5, 4, 3, 2, 1, 0, 0, 0]
+    # Before it, off by a slot at most: the other process's lease of 2.
+    assert all(abs(remaining(r) - (39 - i)) <= 1 for i, r in enumerate(seen[:33]))
+    assert seen[40]["RateLimit"] == '"default";r=0;t=45' and seen[40]["Retry-After"] == "45"
+
+
 # --- In front of Django: registry.wsgi.application ------------------------------------
 
 
