@@ -12,23 +12,33 @@ once.
   free plan, counted per IP address (IPv6 per /64). A key that is unknown,
   revoked or expired is refused with 401, never served as anonymous.
 - Rate limit: a fixed window (RATE_LIMIT_WINDOW_SECONDS, 60) per caller, the
-  plan's rate_limit_per_minute scaled to it, counted in Redis by one Lua
-  script (INCR, and EXPIRE on the first hit): one round trip, atomic across
-  every process. Without Redis (the embedded default) the Django cache
-  counts, with add + incr: exact within one process only, which is all the
-  local-memory cache serves anyway.
+  plan's rate_limit_per_minute scaled to it, counted in Redis, shared by
+  every process. A process leases runs of slots from the shared counter and
+  hands them out locally (api.rate_count), so a busy caller's requests cost
+  a round trip only every so often; the last fifth of a limit is counted
+  one request at a time, so the 429 comes at the exact count, and no caller
+  is ever served more than its limit. Without Redis (the embedded default)
+  the Django cache counts, with add + incr: exact within one process only,
+  which is all the local-memory cache serves anyway.
 - If Redis is down the gate fails open: the request is served without
   rate-limit headers (X-Plan still says the plan), and a warning is logged at
   most every few seconds. Refusing every API call because the counter is
   unreachable would turn a cache outage into an API outage.
 - Keys and plans are memoised in the process for API_KEY_CACHE_SECONDS, so a
-  request costs the one Redis round trip and no query. The fast path never
+  request costs no query, and most cost no round trip either.
+- Responses are cached per plan *as it stands*: the key names the plan's slug
+  and a digest of its figures (`plan_cache_key`), so a curator's edit retires
+  every answer computed under the old figures as soon as a process reads the
+  plan again (at once in the process that saved it, within
+  API_KEY_CACHE_SECONDS in the others), instead of replaying them until they
+  expire. The fast path never
   queries the database: when its memo cannot answer it leaves the request to
   Django, whose middleware looks the key up and fills the memo.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -50,18 +60,13 @@ from registry.models import Plan
 from .access import ANONYMOUS_PLAN, CALLER_ENVIRON_KEY, Caller
 from .errors import error_body
 from .models import ApiKey, key_digest, key_prefix
+from .rate_count import WindowCounter
 
 logger = logging.getLogger("modelboard.api.gate")
 
 ADMISSION_ENVIRON_KEY = "modelboard.admission"
 # How often last_used_at is written, at most, per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# One INCR and, on a window's first request, its expiry: atomic, one round trip.
-_COUNT_SCRIPT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
 _MEMO_MAX = 10_000
 _clock = time.time  # wall-clock seconds, for the windows (tests pin it)
 _WARN_EVERY_SECONDS = 10.0
@@ -119,14 +124,41 @@ class _InvalidKey(Exception):
 _lock = threading.Lock()
 _keys: dict[str, tuple[Caller | None, float]] = {}  # key digest -> (caller or invalid, read at)
 _plans: dict[str, tuple[Plan, float]] = {}  # slug -> (plan, read at)
+_plan_keys: dict[int, tuple[Plan, str]] = {}  # id(plan) -> (that plan, its cache key part)
 _last_warning = 0.0
 
 
 def forget() -> None:
-    """Drop this process's memo of keys and plans (after an edit; tests)."""
+    """Drop this process's memo of keys and plans (after an edit; tests).
+
+    Its leased rate-limit slots stay: they are counted in Redis already, and
+    a lowered limit refuses any slot above it anyway.
+    """
     with _lock:
         _keys.clear()
         _plans.clear()
+        _plan_keys.clear()
+
+
+def plan_cache_key(plan: Plan) -> str:
+    """What cached responses are keyed on for `plan`: its slug and a digest of its figures.
+
+    Any edit of the plan (page size, filter depth …) changes it, so answers
+    computed under the old figures are never replayed under the new ones.
+    Memoised per plan object (a memoised plan is never changed in place):
+    the digest costs a few microseconds, the fast path's whole budget.
+    """
+    held = _plan_keys.get(id(plan))
+    if held is not None and held[0] is plan:
+        return held[1]
+    figures = repr([getattr(plan, field.attname) for field in Plan._meta.concrete_fields])
+    digest = hashlib.blake2b(figures.encode(), digest_size=8).hexdigest()
+    found = f"{plan.slug}:{digest}"
+    with _lock:
+        if len(_plan_keys) >= _MEMO_MAX:
+            _plan_keys.clear()
+        _plan_keys[id(plan)] = (plan, found)  # holding the plan keeps its id from being reused
+    return found
 
 
 def _memo_seconds() -> float:
@@ -227,20 +259,26 @@ def client_address(environ: dict) -> str:
 
 # --- Counting ------------------------------------------------------------------------
 
-_script_lock = threading.Lock()
-_scripts: dict[int, object] = {}
+# This process's leases of the shared counters.
+counter = WindowCounter()
 
 
-def _count(key: str, ttl: int) -> int:
-    """Count one request under `key` (expiring after `ttl` seconds); the count so far."""
+def _count(key: str, *, ttl: int, limit: int, ends_at: float, now: float) -> int:
+    """Count one request under `key` (expiring after `ttl` seconds); its place in the window."""
+    slot = counter.take(key)  # a slot leased already: the usual case for a busy caller
+    if slot is not None:
+        return slot
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        client = _redis_client(backend)
-        script = _scripts.get(id(client))
-        if script is None:
-            with _script_lock:
-                script = _scripts.setdefault(id(client), client.register_script(_COUNT_SCRIPT))
-        return int(script(keys=[backend.make_and_validate_key(key)], args=[ttl], client=client))
+        return counter.count(
+            _redis_client(backend),
+            key,
+            redis_key=backend.make_and_validate_key(key),
+            limit=limit,
+            ttl=ttl,
+            ends_at=ends_at,
+            wall=now,
+        )
     # Not atomic across processes: the local-memory cache is per process anyway.
     if backend.add(key, 1, timeout=ttl):
         return 1
@@ -259,7 +297,13 @@ def rate_window(caller: Caller, *, now: float | None = None) -> Window | None:
     limit = max(round(caller.plan.rate_limit_per_minute * seconds / 60), 1)
     started = int(now // seconds) * seconds
     try:
-        used = _count(f"ratelimit:{caller.ident}:{started}", seconds + 1)
+        used = _count(
+            f"ratelimit:{caller.ident}:{started}",
+            ttl=seconds + 1,
+            limit=limit,
+            ends_at=started + seconds,
+            now=now,
+        )
     except CACHE_ERRORS:
         if now - _last_warning > _WARN_EVERY_SECONDS:
             _last_warning = now
@@ -342,7 +386,7 @@ def admit(environ: dict, *, database: bool = True) -> Admission | None:
     admission = Admission(caller=caller, headers=tuple(headers), refusal=refusal)
     environ[ADMISSION_ENVIRON_KEY] = admission
     environ[CALLER_ENVIRON_KEY] = caller
-    environ[PLAN_ENVIRON_KEY] = caller.plan.slug
+    environ[PLAN_ENVIRON_KEY] = plan_cache_key(caller.plan)
     return admission
 
 

@@ -19,6 +19,17 @@ endpoint for a fixed duration, three times:
   from a settings module the benchmark writes): every request queries
   PostgreSQL and renders the JSON.
 
+First, though, the cached answer is compared side by side with a bare
+Django view that returns the same bytes (the cached answer's body and
+headers, read from the server; a settings module with one URL, no
+middleware, no apps, no database, under the same gunicorn): both servers
+run at once and are measured in turn, --rounds times (each going first in
+every other round), and the medians and their ratios are printed, then what
+each costs a request in one process without HTTP (--in-process). Rate
+limiting stays on (as served) unless --no-rate-limit says otherwise. The
+goal: the cached answer's p99 at most 1.0x the bare view's, and its
+throughput at least 1.0x.
+
 The load comes from `wrk` when it is installed (C, so it takes little of the
 CPU the server needs), else from a Python client with one thread per
 connection. It prints p50 and p99 latency and requests per second for each,
@@ -32,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import platform
 import re
@@ -76,7 +88,111 @@ from registry.wsgi import application as served  # noqa: E402
 
 application = served if isinstance(served, ResponseCacheApp) else ResponseCacheApp(served)
 ''',
+    "bench_api_bare_site": '''"""A bare Django site: one view, the cached answer's bytes."""
+import json
+import os
+from pathlib import Path
+
+from django.http import HttpResponse
+from django.urls import path
+
+SECRET_KEY = "bench"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "bench_api_bare_site"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {}
+USE_TZ = True
+
+_saved = Path(os.environ["BENCH_BARE_ANSWER"])
+BODY = _saved.with_suffix(".body").read_bytes()
+HEADERS = json.loads(_saved.with_suffix(".json").read_text())
+
+
+def answer(request):
+    response = HttpResponse(BODY)
+    for name, value in HEADERS:
+        response[name] = value
+    response["Content-Length"] = str(len(BODY))
+    return response
+
+
+urlpatterns = [path(os.environ["BENCH_BARE_PATH"].lstrip("/"), answer)]
+''',
+    "bench_api_bare": '''"""The bare Django site's WSGI application."""
+import os
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench_api_bare_site"
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+application = get_wsgi_application()
+''',
 }
+# Times an application's answers in one process, without HTTP: what the
+# server's own code costs a request. Run as a script by the benchmark.
+IN_PROCESS = '''"""Median microseconds per request of a WSGI application, called directly."""
+import importlib
+import io
+import json
+import statistics
+import sys
+import time
+
+module, name = sys.argv[1].split(":")
+path, requests, batches = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+application = getattr(importlib.import_module(module), name)
+environ = {
+    "REQUEST_METHOD": "GET",
+    "PATH_INFO": path,
+    "QUERY_STRING": "",
+    "SCRIPT_NAME": "",
+    "SERVER_NAME": "127.0.0.1",
+    "SERVER_PORT": "80",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "HTTP_HOST": "127.0.0.1",
+    "REMOTE_ADDR": "127.0.0.1",
+    "wsgi.url_scheme": "http",
+    "wsgi.version": (1, 0),
+    "wsgi.errors": sys.stderr,
+    "wsgi.multithread": False,
+    "wsgi.multiprocess": True,
+    "wsgi.run_once": False,
+}
+seen = {}
+
+
+def start_response(status, headers, exc_info=None):
+    seen["status"], seen["headers"] = status, {k.lower(): v for k, v in headers}
+
+
+def one():
+    result = application({**environ, "wsgi.input": io.BytesIO()}, start_response)
+    for _ in result:
+        pass
+    if hasattr(result, "close"):
+        result.close()
+
+
+for _ in range(200):  # the cache entry stored, the local copy held, leases running
+    one()
+per_batch = []
+for _ in range(batches):
+    started = time.perf_counter()
+    for _ in range(requests):
+        one()
+    per_batch.append((time.perf_counter() - started) / requests * 1e6)
+print(json.dumps({
+    "us": statistics.median(per_batch),
+    "best_us": min(per_batch),
+    "status": seen["status"],
+    "x_cache": seen["headers"].get("x-cache", "-"),
+    "remaining": seen["headers"].get("x-ratelimit-remaining", "-"),
+}))
+'''
+# Headers of the cached answer the bare view does not repeat: gunicorn's own.
+_SERVER_HEADERS = {"date", "server", "connection", "content-length", "transfer-encoding"}
 
 
 # --- The scratch database --------------------------------------------------
@@ -287,11 +403,15 @@ def load_python(port: int, path: str, *, connections: int, duration: int) -> dic
     }
 
 
-def measure(label: str, server: Server, args, *, expect_cache: str | None) -> Result:
+def measure(
+    label: str, server: Server, args, *, expect_cache: str | None, warm: bool = True
+) -> Result:
     url_path = args.path
     # Warm up: imports, connections, the cache entry (cached run), the query plan.
-    for _ in range(20):
+    for _ in range(20 if warm else 1):
         status, headers, body = get(server.port, url_path)
+    if status != 200:
+        raise SystemExit(f"{label}: {url_path} answered {status}: {body[:300]!r}")
     x_cache = headers.get("x-cache", "-")
     if expect_cache is not None and x_cache != expect_cache:
         raise SystemExit(f"{label}: expected X-Cache {expect_cache}, got {x_cache}")
@@ -299,14 +419,14 @@ def measure(label: str, server: Server, args, *, expect_cache: str | None) -> Re
         raise SystemExit(f"{label}: the response cache is still on (X-Cache {x_cache})")
     use_wrk = args.load == "wrk" or (args.load == "auto" and shutil.which("wrk"))
     # A short run first, not counted: every worker warm, every copy in place.
-    if use_wrk:
+    if warm and use_wrk:
         load_wrk(
             f"http://127.0.0.1:{server.port}{url_path}",
             connections=args.connections,
             duration=2,
             threads=args.wrk_threads,
         )
-    else:
+    elif warm:
         load_python(server.port, url_path, connections=args.connections, duration=2)
     if use_wrk:
         figures = load_wrk(
@@ -348,11 +468,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--skip-uncached", action="store_true")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the cached vs bare comparison"
+    )
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="only the cached vs bare Django comparison (no cached-view, no uncached run)",
+    )
+    parser.add_argument(
         "--no-rate-limit",
         action="store_true",
         help="RATE_LIMIT_ENABLED=0: leave the gate's Redis count out, to measure what it costs",
     )
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="requests per batch of the in-process timing (0: skip it)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and cache keys")
+    parser.add_argument(
+        "--reuse", metavar="NAME", help="measure a database kept by an earlier --keep run"
+    )
     return parser.parse_args(argv)
 
 
@@ -361,8 +499,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("--database-url must name a PostgreSQL server")
     run_id = f"{os.getpid()}"
-    name = f"modelboard_bench_api_{run_id}"
+    name = args.reuse or f"modelboard_bench_api_{run_id}"
     prefix = f"bench-api-{run_id}"
+    if args.reuse:
+        args.keep = True
     env = {
         **os.environ,
         "DATABASE_URL": scratch_database_url(args.database_url, name),
@@ -385,11 +525,14 @@ def main(argv: list[str] | None = None) -> int:
     server: Server | None = None
     results: list[Result] = []
     print(f"scratch database {name}; cache prefix {prefix}")
-    admin_execute(args.database_url, f'CREATE DATABASE "{name}"')
+    if not args.reuse:
+        admin_execute(args.database_url, f'CREATE DATABASE "{name}"')
+    in_process: list[tuple[str, dict]] = []
     try:
         started = time.monotonic()
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "demo", "--models", str(args.models), "--no-admin")
+        if not args.reuse:
+            manage(env, "migrate", "--noinput", "-v", "0")
+            manage(env, "demo", "--models", str(args.models), "--no-admin")
         # Every request comes from one address: raise the plans' limits so the
         # gate counts each one (its real cost) and refuses none.
         admin_execute(
@@ -400,11 +543,16 @@ def main(argv: list[str] | None = None) -> int:
         admin_execute(env["DATABASE_URL"], "CHECKPOINT")
         print(f"database ready in {time.monotonic() - started:.0f}s")
 
-        runs = [
-            ("cached", "bench_api_fast:application", env, "HIT"),
-            ("cached-view", "bench_api_django:application", env, "HIT"),
-        ]
-        if not args.skip_uncached:
+        comparison = compare_with_bare(args, env, settings_dir)
+        results.append(comparison.cached)
+        if args.in_process:
+            in_process = time_in_process(args, env, settings_dir)
+        runs = (
+            []
+            if args.compare_only
+            else [("cached-view", "bench_api_django:application", env, "HIT")]
+        )
+        if not args.skip_uncached and not args.compare_only:
             uncached_env = {**env, "DJANGO_SETTINGS_MODULE": "bench_api_uncached"}
             runs.append(("uncached", "bench_api_django:application", uncached_env, None))
         for label, app, run_env, expect in runs:
@@ -434,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.connections} connections · {os.cpu_count()} cores · Python "
         f"{platform.python_version()}"
     )
-    print(f"API gate: rate limit {'off' if args.no_rate_limit else 'counted in Redis'}")
+    print(f"API gate: rate limit {'off' if args.no_rate_limit else 'on (leased slots, Redis)'}")
     print(f"{'':12} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'requests':>9} {'errors':>7}  body")
     for r in results:
         print(
@@ -442,13 +590,163 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.errors:7d}  {r.body_bytes:,} B (X-Cache {r.x_cache})"
         )
     print(f"load: {results[0].tool}" if results else "")
-    cached = next((r for r in results if r.label == "cached"), None)
-    if cached is None:
-        return 1
+    print_comparison(comparison)
+    if in_process:
+        print(f"\nin one process, no HTTP (median of 5 batches of {args.in_process:,} requests):")
+        for label, figures in in_process:
+            print(
+                f"  {label:34} {figures['us']:7.1f} µs a request  "
+                f"({figures['status']}, X-Cache {figures['x_cache']}, "
+                f"remaining {figures['remaining']})"
+            )
+    cached = comparison.cached
     met = cached.p99_ms <= TARGET_P99_MS and cached.errors == 0
     verdict = "met" if met else "NOT met"
     print(f"target: cached p99 <= {TARGET_P99_MS:.0f} ms: {verdict} ({cached.p99_ms:.2f} ms)")
-    return 0 if met else 1
+    met_bare = comparison.p99_ratio <= 1.0 and comparison.rps_ratio >= 1.0
+    print(
+        f"target: cached p99 <= 1.0x and req/s >= 1.0x the bare Django view: "
+        f"{'met' if met_bare else 'NOT met'} "
+        f"({comparison.p99_ratio:.2f}x, {comparison.rps_ratio:.2f}x)"
+    )
+    return 0 if met and met_bare else 1
+
+
+# --- Cached vs a bare Django view ----------------------------------------------
+
+
+@dataclass
+class Comparison:
+    rounds: list[tuple[Result, Result]]  # (bare, cached) per round
+
+    @staticmethod
+    def _median(values: list[float]) -> float:
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    def median(self, which: int, field: str) -> float:
+        return self._median([getattr(pair[which], field) for pair in self.rounds])
+
+    @property
+    def cached(self) -> Result:
+        # The round whose cached p99 is the median one, for the absolute target.
+        ordered = sorted(self.rounds, key=lambda pair: pair[1].p99_ms)
+        return ordered[len(ordered) // 2][1]
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.median(1, "p99_ms") / self.median(0, "p99_ms")
+
+    @property
+    def rps_ratio(self) -> float:
+        return self.median(1, "rps") / self.median(0, "rps")
+
+
+def compare_with_bare(args, env: dict, settings_dir: str) -> Comparison:
+    """Serve the cached answer and a bare Django view of its bytes at once; load each in turn."""
+    servers: list[Server] = []
+    try:
+        cached = start_gunicorn(
+            env,
+            app="bench_api_fast:application",
+            workers=args.workers,
+            log=Path(settings_dir, "gunicorn-cached.log"),
+        )
+        servers.append(cached)
+        wait_ready(cached, args.path)
+        for _ in range(20):
+            status, headers, body = get(cached.port, args.path)
+        if headers.get("x-cache") != "HIT":
+            raise SystemExit(f"cached: expected a hit, got X-Cache {headers.get('x-cache')}")
+        saved = Path(settings_dir, "answer")
+        saved.with_suffix(".body").write_bytes(body)
+        kept = [(k, v) for k, v in headers.items() if k not in _SERVER_HEADERS]
+        saved.with_suffix(".json").write_text(json.dumps(kept))
+        bare_env = {**env, "BENCH_BARE_ANSWER": str(saved), "BENCH_BARE_PATH": args.path}
+        bare = start_gunicorn(
+            bare_env,
+            app="bench_api_bare:application",
+            workers=args.workers,
+            log=Path(settings_dir, "gunicorn-bare.log"),
+        )
+        servers.append(bare)
+        wait_ready(bare, args.path)
+        if get(bare.port, args.path)[2] != body:
+            raise SystemExit("the bare view does not answer the cached bytes")
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            load = os.getloadavg()[0]
+            # Each goes first in every other round: the machine's drift falls on both.
+            order = ("bare", "cached") if number % 2 else ("cached", "bare")
+            print(
+                f"round {number}/{args.rounds}: {order[0]}, then {order[1]}, "
+                f"{args.duration}s each (load average before: {load:.2f}) …",
+                flush=True,
+            )
+            warm = number <= 2
+            measured = {}
+            for which in order:
+                server = bare if which == "bare" else cached
+                label = "bare-django" if which == "bare" else "cached"
+                measured[which] = measure(label, server, args, expect_cache="HIT", warm=warm)
+            rounds.append((measured["bare"], measured["cached"]))
+        return Comparison(rounds=rounds)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def time_in_process(args, env: dict, settings_dir: str) -> list[tuple[str, dict]]:
+    """µs per request of each application called directly: the bare view, the cached hit."""
+    script = Path(settings_dir, "bench_api_in_process.py")
+    script.write_text(IN_PROCESS)
+    saved = str(Path(settings_dir, "answer"))
+    bare_env = {**env, "BENCH_BARE_ANSWER": saved, "BENCH_BARE_PATH": args.path}
+    runs = [
+        ("bare Django view", "bench_api_bare:application", bare_env),
+        ("cached hit, rate limit on", "bench_api_fast:application", env),
+        (
+            "cached hit, rate limit off",
+            "bench_api_fast:application",
+            {**env, "RATE_LIMIT_ENABLED": "0"},
+        ),
+    ]
+    found = []
+    for label, app, run_env in runs:
+        out = subprocess.run(
+            [PYTHON, str(script), app, args.path, str(args.in_process), "5"],
+            cwd=REPO,
+            env=run_env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        found.append((label, json.loads(out.strip().splitlines()[-1])))
+    return found
+
+
+def print_comparison(comparison: Comparison) -> None:
+    print()
+    first = comparison.rounds[0][1]
+    print(
+        f"cached vs a bare Django view of the same {first.body_bytes:,} bytes, "
+        f"{len(comparison.rounds)} rounds in turn ({first.tool} each)"
+    )
+    print(f"{'round':6} {'bare p99':>9} {'cached p99':>11} {'bare req/s':>11} {'cached req/s':>13}")
+    for number, (bare, cached) in enumerate(comparison.rounds, 1):
+        errors = f"  errors {bare.errors}/{cached.errors}" if bare.errors or cached.errors else ""
+        print(
+            f"{number:<6} {bare.p99_ms:9.2f} {cached.p99_ms:11.2f} {bare.rps:11.0f} "
+            f"{cached.rps:13.0f}{errors}"
+        )
+    bare_p99, cached_p99 = comparison.median(0, "p99_ms"), comparison.median(1, "p99_ms")
+    bare_rps, cached_rps = comparison.median(0, "rps"), comparison.median(1, "rps")
+    print(f"{'median':6} {bare_p99:9.2f} {cached_p99:11.2f} {bare_rps:11.0f} {cached_rps:13.0f}")
+    print(
+        f"cached / bare: p99 {comparison.p99_ratio:.2f}x, throughput {comparison.rps_ratio:.2f}x "
+        "(goal: p99 <= 1.0x, throughput >= 1.0x)"
+    )
 
 
 if __name__ == "__main__":

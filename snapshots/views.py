@@ -27,7 +27,7 @@ from tagging import selectors as tagging
 
 from . import family_selectors, scoring, selectors
 from .anomalies import anomalies_for
-from .filters import FILTER_NAMES, LeaderboardFilter, filter_form, filter_options
+from .filters import FILTER_NAMES, LeaderboardFilter, filter_form
 from .models import Observation, ScoringProfile, Snapshot
 
 PAGE_SIZE = 50
@@ -76,7 +76,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
                 f"Invalid value for 'profile': no profile '{profile_slug}'; choose one of: {known}"
             )
             valid = False
-        filters = filter_form(filterset, filter_options())
+        filters = filter_form(filterset, selectors.filter_bar_options(snapshot=snapshot))
         filters["fields"].append(_profile_field(profiles, profile, profile_slug))
         context: dict = {
             "snapshot": snapshot,
@@ -87,7 +87,8 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
             **_window(snapshot),
         }
         if snapshot is not None and valid:
-            context.update(_ranked_page(filterset.qs, number, snapshot, profile))
+            count = selectors.board_count(snapshot=snapshot, filterset=filterset)
+            context.update(_ranked_page(filterset.qs, number, snapshot, profile, count=count))
         return {
             "title": "Modelboard · the Hub's models over time",
             "body": render_to_string("snapshots/leaderboard.html", context),
@@ -267,15 +268,40 @@ def _window(snapshot: Snapshot | None) -> dict:
     }
 
 
-def _ranked_page(rows, number: int, snapshot: Snapshot, profile: ScoringProfile | None) -> dict:
+class _CountedPaginator(Paginator):
+    """A Paginator told how many rows there are (selectors.board_count): no COUNT(*) of its own."""
+
+    def __init__(self, object_list, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
+
+
+def _ranked_page(
+    rows,
+    number: int,
+    snapshot: Snapshot,
+    profile: ScoringProfile | None,
+    *,
+    count: int | None = None,
+) -> dict:
     """One page of observations, each with its tags, 30-day sparkline and anomaly badges.
 
     Four queries whatever the page size: the rows (scored when `rows` came
     from scoring.with_profile_score, family joined), their tags, their
-    series, their anomalies (those `profile` flags).
+    series, their anomalies (those `profile` flags); a fifth counts the rows
+    unless `count` is known.
     """
     rows = rows.select_related("model__family_membership__family")
-    page: Page = Paginator(rows, PAGE_SIZE).get_page(number)
+    paginator = (
+        Paginator(rows, PAGE_SIZE)
+        if count is None
+        else _CountedPaginator(rows, PAGE_SIZE, count=count)
+    )
+    page: Page = paginator.get_page(number)
     observations: list[Observation] = list(page.object_list)
     ids = [obs.model_id for obs in observations]
     anomalies: dict = {}

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from api.access import caller_for
 from api.shared import iso_time, latest_snapshot_or_503
 from snapshots import scoring
+from snapshots import selectors as snapshot_selectors
 from snapshots.models import Observation
 from tagging import selectors as tag_selectors
 
@@ -153,7 +154,7 @@ def export_csv(request: Request) -> StreamingHttpResponse:
     filtering.check_filters(caller, filterset)
     rows = filterset.qs
     cap = caller.plan.export_rows
-    total = rows.count()
+    total = snapshot_selectors.board_count(snapshot=snapshot, filterset=filterset)
     exported = min(total, cap)
     response = StreamingHttpResponse(
         csv_lines(rows[:cap].iterator(chunk_size=CHUNK_ROWS), profile=profile.slug),

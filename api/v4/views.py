@@ -101,7 +101,7 @@ def models(request: Request) -> Response:
     )
     binding = {"snapshot": snapshot.pk, "sort": sort.name, "profile": profile.slug}
     rows = filterset.qs
-    count = rows.count()
+    count = snapshot_selectors.board_count(snapshot=snapshot, filterset=filterset)
     response = Response()
     page, urls = cursors.paginate(
         request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.forms.models import model_to_dict
 from rest_framework.test import APIRequestFactory
 
 from api import gate
@@ -80,3 +81,72 @@ def test_caller_for_gives_the_gate_s_caller_or_an_anonymous_one():
     caller = caller_for(request)
     assert caller.anonymous and caller.plan.slug == "free" and caller.ident == "ip:192.0.2.7"
     assert caller_for(request) is caller
+
+
+# --- Plan edits and the response cache ------------------------------------------------
+# On Redis (REDIS_URL) as served, else on the embedded cache: the keys are the same.
+
+BIG_PAGE = "/api/v4/models?limit=400"  # within pro's 500
+
+
+@pytest.fixture
+def board():
+    return published_snapshot([hub_record("acme/one"), hub_record("acme/two")])
+
+
+def test_a_plan_edit_retires_answers_cached_under_the_old_figures(client, board):
+    pro = key_on("pro")
+    assert client.get(BIG_PAGE, **pro)["X-Cache"] == "MISS"
+    cached = client.get(BIG_PAGE, **pro)
+    assert cached.status_code == 200 and cached["X-Cache"] == "HIT"
+    plan = Plan.objects.get(slug="pro")
+    plan.max_page_size = 300
+    plan.save()
+    refused = client.get(BIG_PAGE, **pro)
+    assert refused.status_code == 403
+    assert json.loads(refused.content)["error"]["message"] == (
+        "A page of 400 models needs the enterprise plan (you are on pro)."
+    )
+    # Back to the old figures: what was computed under them is good again.
+    plan.max_page_size = 500
+    plan.save()
+    again = client.get(BIG_PAGE, **pro)
+    assert again.status_code == 200 and again["X-Cache"] == "HIT"
+
+
+def test_a_plan_edited_in_the_admin_is_applied_at_once(client, admin_user, board):
+    pro = key_on("pro")
+    client.get(BIG_PAGE, **pro)
+    assert client.get(BIG_PAGE, **pro)["X-Cache"] == "HIT"
+    plan = Plan.objects.get(slug="pro")
+    form = {k: v for k, v in model_to_dict(plan).items() if k != "id"}
+    client.force_login(admin_user)
+    edited = client.post(f"/admin/registry/plan/{plan.pk}/change/", {**form, "max_page_size": 300})
+    assert edited.status_code == 302
+    assert Plan.objects.get(slug="pro").max_page_size == 300
+    refused = client.get(BIG_PAGE, **pro)
+    assert refused.status_code == 403 and refused["X-Plan"] == "pro"
+
+
+def test_a_plan_edit_is_applied_in_front_of_django_too(front, board):
+    pro = key_on("pro")
+    front(BIG_PAGE, **pro)  # Django learns the key, the wrapper stores the answer
+    status, headers, _ = front(BIG_PAGE, **pro)
+    assert status == 200 and headers["X-Cache"] == "HIT"
+    calls = len(front.django_calls)
+    plan = Plan.objects.get(slug="pro")
+    plan.max_page_size = 300
+    plan.save()
+    status, headers, body = front(BIG_PAGE, **pro)
+    assert status == 403 and json.loads(body)["error"]["code"] == "plan_required"
+    assert len(front.django_calls) == calls + 1  # Django decided, with the new figures
+
+
+def test_the_cache_key_names_the_plan_and_changes_with_its_figures():
+    plan = Plan.objects.get(slug="pro")
+    before = gate.plan_cache_key(plan)
+    assert before.startswith("pro:") and gate.plan_cache_key(plan) == before
+    edited = Plan.objects.get(slug="pro")
+    edited.filter_depth += 1
+    assert gate.plan_cache_key(edited) != before
+    assert gate.plan_cache_key(Plan.objects.get(slug="pro")) == before  # same figures, same key

@@ -18,6 +18,7 @@ from django.test import RequestFactory
 
 from api import gate
 from api.middleware import ApiGateMiddleware
+from api.rate_count import WindowCounter
 from registry.hub import parse_ratelimit
 from registry.models import Plan
 from tests.factories import api_key, hub_record, published_snapshot
@@ -33,8 +34,9 @@ redis_only = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def pinned_clock(monkeypatch):
-    """Every request in one window, whenever the test runs."""
+    """Every request in one window, whenever the test runs; leases never given back."""
     monkeypatch.setattr(gate, "_clock", lambda: NOW)
+    monkeypatch.setattr(gate, "counter", WindowCounter(clock=lambda: 0.0))
     return NOW
 
 
@@ -187,7 +189,7 @@ def test_it_can_be_switched_off(client, board, settings):
 
 
 def test_it_serves_without_limits_when_the_counter_is_down(client, board, monkeypatch):
-    def down(key, ttl):
+    def down(*args, **kwargs):
         raise ConnectionError("redis gone")
 
     monkeypatch.setattr(gate, "_count", down)
@@ -230,7 +232,12 @@ def test_concurrent_requests_are_each_counted_once():
     lock = threading.Lock()
 
     def hit():
-        found = [gate._count("ratelimit:test:concurrent", 61) for _ in range(25)]
+        found = [
+            gate._count(
+                "ratelimit:test:concurrent", ttl=61, limit=10_000, ends_at=NOW + 45, now=NOW
+            )
+            for _ in range(25)
+        ]
         with lock:
             counts.extend(found)
 
@@ -243,6 +250,23 @@ def test_concurrent_requests_are_each_counted_once():
     client = gate._redis_client(caches["default"])
     ttl = client.ttl(caches["default"].make_and_validate_key("ratelimit:test:concurrent"))
     assert 0 < ttl <= 61
+
+
+@redis_only
+def test_two_processes_sharing_a_limit_refuse_at_its_count(client, board, monkeypatch):
+    limit_plan("free", 40)  # leases of 2, none in the last 8
+    processes = [WindowCounter(clock=lambda: 0.0), WindowCounter(clock=lambda: 0.0)]
+    seen = []
+    for number in range(42):
+        monkeypatch.setattr(gate, "counter", processes[number % 2])  # turn about
+        seen.append(client.get(URL))
+    assert [r.status_code for r in seen] == [200] * 40 + [429, 429]
+    # Counted one at a time at the end of the limit (once the slots leased
+    # before it are used): the headers there are exact.
+    assert [remaining(r) for r in seen[33:42]] == [6, 5, 4, 3, 2, 1, 0, 0, 0]
+    # Before it, off by a slot at most: the other process's lease of 2.
+    assert all(abs(remaining(r) - (39 - i)) <= 1 for i, r in enumerate(seen[:33]))
+    assert seen[40]["RateLimit"] == '"default";r=0;t=45' and seen[40]["Retry-After"] == "45"
 
 
 # --- In front of Django: registry.wsgi.application ------------------------------------
@@ -300,12 +324,12 @@ def test_the_fast_path_keeps_plans_apart_and_learns_keys_from_django(front, boar
 
 
 @redis_only
-def test_a_hit_in_front_of_django_costs_one_redis_command(front, board, settings, monkeypatch):
+def test_a_hit_in_front_of_django_costs_no_redis_command(front, board, settings, monkeypatch):
     import redis
 
     settings.RESPONSE_CACHE_LOCAL_SECONDS = 60  # as served: the copy re-validated every so often
     front(URL)
-    front(URL)  # the copy is held now
+    front(URL)  # the copy is held now, and the caller's next slots leased
     commands = []
     execute = redis.Redis.execute_command
 
@@ -316,4 +340,4 @@ def test_a_hit_in_front_of_django_costs_one_redis_command(front, board, settings
     monkeypatch.setattr(redis.Redis, "execute_command", counted)
     status, headers, _ = front(URL)
     assert headers["X-Cache"] == "HIT" and headers["X-RateLimit-Remaining"] == "57"
-    assert commands == ["EVALSHA"]  # the count; nothing else
+    assert commands == []  # counted on a slot this process leased already
