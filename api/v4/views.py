@@ -155,6 +155,16 @@ class HistoryPoint(fields.Serializer):
     )
 
 
+class DetailQuery(fields.Serializer):
+    days = fields.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=DAILY_DAYS_MAX,
+        help_text=f"UTC days of the `daily` series, ending on the snapshot's day "
+        f"(default {DAILY_DAYS}).",
+    )
+
+
 class DailyPoint(fields.Serializer):
     date = fields.DateField(help_text="A UTC day.")
     downloads_all_time = fields.IntegerField(
@@ -185,13 +195,7 @@ class DailyPoint(fields.Serializer):
                 OpenApiExample("legacy id", value="gpt2"),
             ],
         ),
-        OpenApiParameter(
-            "days",
-            int,
-            required=False,
-            description=f"UTC days of the `daily` series, up to the snapshot's day "
-            f"(default {DAILY_DAYS}, 1 to {DAILY_DAYS_MAX}).",
-        ),
+        DetailQuery,
         PROFILE_PARAMETER,
         IF_NONE_MATCH,
     ],
