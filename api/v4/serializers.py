@@ -155,6 +155,7 @@ def snapshot_meta(snapshot: Snapshot) -> dict:
         "taken_at": iso_time(snapshot.taken_at),
         "status": snapshot.status,
         "source": snapshot.source,
+        "kind": snapshot.kind,
         "source_count": snapshot.source_count,
         "models_seen": snapshot.models_seen,
         "ttl_seconds": snapshot.ttl_seconds,

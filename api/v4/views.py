@@ -306,6 +306,11 @@ class SnapshotRun(fields.Serializer):
     taken_at = fields.DateTimeField()
     status = fields.ChoiceField(choices=Snapshot.Status.values)
     source = fields.ChoiceField(choices=Snapshot.Source.values)
+    kind = fields.ChoiceField(
+        choices=Snapshot.Kind.values,
+        help_text="hourly: holds observations (a leaderboard); daily: the whole-Hub crawl, "
+        "which writes the daily history only and is never the leaderboard served.",
+    )
     source_count = fields.IntegerField(allow_null=True)
     models_seen = fields.IntegerField()
     ttl_seconds = fields.IntegerField(allow_null=True)
