@@ -208,15 +208,22 @@ class DailyObservation(models.Model):
     first day has none.
 
     Compact on purpose (one row per model per day, for the whole Hub): the
-    (model, day) pair is the primary key, and the supplying snapshot is a bare
-    id without a foreign-key constraint or index (no per-row check at commit;
-    snapshots are never deleted by retention, and a dangling id only means the
-    sighting can no longer say when it was taken).
+    (model, day) pair is the primary key, and neither reference is a
+    foreign-key constraint in the database, so a day of millions of rows pays
+    no per-row check at commit. Model ids come from the catalog written in
+    the same transaction, and deleting a model deletes its rows (Django's
+    CASCADE, by the key's leading column); the supplying snapshot is a bare
+    id without an index (retention never deletes snapshots, and a dangling id
+    only means the sighting can no longer say when it was taken).
     """
 
     pk = models.CompositePrimaryKey("model", "day")
     model = models.ForeignKey(
-        HubModel, on_delete=models.CASCADE, related_name="daily", db_index=False
+        HubModel,
+        on_delete=models.CASCADE,
+        related_name="daily",
+        db_index=False,
+        db_constraint=False,
     )
     day = models.DateField()
     snapshot = models.ForeignKey(

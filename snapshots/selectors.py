@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    FilteredRelation,
+    Q,
+    QuerySet,
+    When,
+)
 
 from registry.models import HubModel
 
@@ -44,20 +52,29 @@ def with_daily_figures(rows: QuerySet[Observation], *, snapshot: Snapshot) -> Qu
     `day_downloads`: the daily downloads of the snapshot's UTC day (if that
     day has no row for the model, of the newest earlier day within
     DAILY_FALLBACK_DAYS), else null. `week_downloads`: all-time downloads on
-    that day minus 7 days before, null if either is unknown. Correlated
-    subqueries on the (model, day) key, so a list stays one query and sorts
-    on them; the names differ from Observation's own `daily_downloads` (the
-    change since the 24h baseline).
+    that day minus 7 days before, null if either is unknown. Each day is a
+    LEFT JOIN on the (model, day) key, so a list stays one query and sorting
+    a whole snapshot by them is a hash join, not a lookup per row. The names
+    differ from Observation's own `daily_downloads` (the change since the
+    24h baseline).
     """
     day = snapshot_day(snapshot)
-    daily = DailyObservation.objects.filter(model_id=OuterRef("model_id"))
-    newest = daily.filter(
-        day__lte=day, day__gte=day - timedelta(days=DAILY_FALLBACK_DAYS)
-    ).order_by("-day")
-    return rows.annotate(
-        day_downloads=Subquery(newest.values("daily_downloads")[:1]),
-        week_downloads=Subquery(daily.filter(day=day).values("downloads_all_time")[:1])
-        - Subquery(daily.filter(day=day - timedelta(days=WEEK)).values("downloads_all_time")[:1]),
+    back = {n: day - timedelta(days=n) for n in (*range(DAILY_FALLBACK_DAYS + 1), WEEK)}
+    joined = rows.alias(
+        **{
+            f"daily_{n}": FilteredRelation("model__daily", condition=Q(model__daily__day=on))
+            for n, on in back.items()
+        }
+    )
+    # A day with a row gives its figure, even a null one (a gap before it):
+    # only a day without a row falls back to an earlier one.
+    fallback = [
+        When(**{f"daily_{n}__day__isnull": False, "then": F(f"daily_{n}__daily_downloads")})
+        for n in range(DAILY_FALLBACK_DAYS + 1)
+    ]
+    return joined.annotate(
+        day_downloads=Case(*fallback, default=None, output_field=BigIntegerField()),
+        week_downloads=F("daily_0__downloads_all_time") - F(f"daily_{WEEK}__downloads_all_time"),
     )
 
 

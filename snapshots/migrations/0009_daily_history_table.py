@@ -73,6 +73,7 @@ class Migration(migrations.Migration):
                 (
                     "model",
                     models.ForeignKey(
+                        db_constraint=False,
                         db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",
@@ -104,6 +105,7 @@ class Migration(migrations.Migration):
             model_name="dailyobservation",
             name="model",
             field=models.ForeignKey(
+                db_constraint=False,
                 db_index=False,
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="daily",

@@ -300,3 +300,11 @@ def test_a_day_left_out_leaves_gaps_after_it(generated):
     after = [daily for (day, _), (_, daily) in rows.items() if day == missing_day + timedelta(1)]
     assert after and all(daily is None for daily in after)
     assert rows == expected_rows(kept)
+
+
+def test_deleting_a_model_deletes_its_daily_history():
+    published_snapshot([seen("a/one", 1), seen("a/two", 2)], taken_at=on_day(0))
+    published_snapshot([seen("a/one", 3), seen("a/two", 4)], taken_at=on_day(1))
+    HubModel.objects.filter(hub_id="a/one").delete()
+    assert set(DailyObservation.objects.values_list("model__hub_id", flat=True)) == {"a/two"}
+    assert DailyObservation.objects.count() == 2
