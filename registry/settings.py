@@ -188,10 +188,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Retention: every observation for this many days; after that one row per
-# model and day (the daily history) for DAILY_HISTORY_DAYS.
+# Retention: every observation for this many days; the daily history (one
+# row per model and UTC day, written at publish) for DAILY_HISTORY_DAYS, and
+# forever when 0 (the default: the history is the product).
 OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=30)
-DAILY_HISTORY_DAYS = env.int("DAILY_HISTORY_DAYS", default=365)
+DAILY_HISTORY_DAYS = env.int("DAILY_HISTORY_DAYS", default=0)
 
 # Cached /api/v4 answers are served before Django's request cycle
 # (registry/wsgi.py); each worker re-checks with Redis at most this often.

@@ -20,13 +20,14 @@ class SnapshotAdmin(ReadOnlyAdmin):
         "taken_at",
         "status",
         "source",
+        "kind",
         "models_seen",
         "calls",
         "quota_remaining",
         "duration_display",
         "observations_link",
     )
-    list_filter = ("status", "source")
+    list_filter = ("status", "source", "kind")
     search_fields = ("source_name", "error")
     date_hierarchy = "taken_at"
     change_list_template = "admin/snapshots/snapshot/change_list.html"

@@ -68,6 +68,9 @@ SORT_FIELDS: dict[str, tuple[str, type]] = {
     "likes": ("likes", int),
     "delta_24h": ("delta_downloads_24h", int),
     "delta_7d": ("delta_downloads_7d", int),
+    # From the daily history: annotations of selectors.with_daily_figures.
+    "daily_downloads": ("day_downloads", int),
+    "weekly_downloads": ("week_downloads", int),
     "trending_score": ("trending_score", float),
     "last_modified": ("last_modified", str),
     # The profile's score: only on rows annotated by scoring.with_profile_score.
@@ -82,6 +85,8 @@ SORT_LABELS: tuple[tuple[str, str], ...] = (
     ("-likes", "Likes"),
     ("-delta_24h", "Downloads gained, 24h"),
     ("-delta_7d", "Downloads gained, 7d"),
+    ("-daily_downloads", "Downloads/day"),
+    ("-weekly_downloads", "Downloads, last 7 days"),
     ("-trending_score", "Trending score"),
     ("-last_modified", "Recently updated"),
     ("-score", "Score"),
@@ -344,7 +349,8 @@ class LeaderboardFilter(django_filters.FilterSet):
     )
     sort = SortFilter(
         choices=[(name, name) for name in SORT_CHOICES],
-        help_text="rank (default), downloads, likes, delta_24h, delta_7d, trending_score, "
+        help_text="rank (default), downloads, likes, delta_24h, delta_7d (changes of the 30-day "
+        "count), daily_downloads, weekly_downloads (from all-time counts), trending_score, "
         "last_modified or score (the `profile`'s); '-' first for descending. Unknown values "
         "sort last; ties by id.",
     )

@@ -15,6 +15,13 @@ class SnapshotQuerySet(models.QuerySet):
         """Snapshots readers may see: only complete ones (atomic publish)."""
         return self.filter(status=Snapshot.Status.COMPLETE)
 
+    def served(self) -> SnapshotQuerySet:
+        """Complete snapshots with observations: those a leaderboard is served from.
+
+        Daily-crawl snapshots (kind "daily") write the daily history only.
+        """
+        return self.visible().filter(kind=Snapshot.Kind.HOURLY)
+
 
 class Snapshot(models.Model):
     """One look at the Hub at one moment.
@@ -31,6 +38,10 @@ class Snapshot(models.Model):
         PARTIAL = "partial"
         FAILED = "failed"
 
+    class Kind(models.TextChoices):
+        HOURLY = "hourly", "Observations (served as a leaderboard)"
+        DAILY = "daily", "Daily crawl (daily history only)"
+
     class Source(models.TextChoices):
         HUB = "hub", "Hub refresh"
         ARCHIVE = "archive", "Archived file"
@@ -40,6 +51,9 @@ class Snapshot(models.Model):
         max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True
     )
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUB)
+    # A daily snapshot writes the daily history only, no observations: it is
+    # never the leaderboard readers are served (selectors.latest_snapshot).
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.HOURLY)
     source_name = models.CharField(
         max_length=300, blank=True, help_text="The Hub endpoint, or the archived file's name."
     )
@@ -181,29 +195,59 @@ class Lease(models.Model):
 
 
 class DailyObservation(models.Model):
-    """One model's figures for one UTC day: the compact history kept for a year.
+    """One model's figures for one UTC day: the history kept indefinitely by default.
 
-    Rolled up from observations when they are pruned (the day's latest
-    snapshot wins), so trends longer than the 30 days of full observations stay
-    possible; the last 30 days come from the observations themselves.
+    A day's row is the model's latest sighting that day: the latest complete
+    snapshot of that UTC day that saw it, of any kind (an hourly snapshot, an
+    archive, the daily crawl). Written as each snapshot is published
+    (`snapshots.daily`), kept for DAILY_HISTORY_DAYS (0: forever).
+
+    `daily_downloads` is the day's true downloads, the difference of the
+    all-time counts of this day and the day before; null when either row is
+    missing or either count unknown (a gap, never interpolated), so a model's
+    first day has none.
+
+    Compact on purpose (one row per model per day, for the whole Hub): the
+    (model, day) pair is the primary key, and neither reference is a
+    foreign-key constraint in the database, so a day of millions of rows pays
+    no per-row check at commit. Model ids come from the catalog written in
+    the same transaction, and deleting a model deletes its rows (Django's
+    CASCADE, by the key's leading column); the supplying snapshot is a bare
+    id without an index (retention never deletes snapshots, and a dangling id
+    only means the sighting can no longer say when it was taken).
     """
 
-    model = models.ForeignKey(HubModel, on_delete=models.CASCADE, related_name="daily")
+    pk = models.CompositePrimaryKey("model", "day")
+    model = models.ForeignKey(
+        HubModel,
+        on_delete=models.CASCADE,
+        related_name="daily",
+        db_index=False,
+        db_constraint=False,
+    )
     day = models.DateField()
     snapshot = models.ForeignKey(
-        Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Snapshot,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text="The snapshot that supplied the row: the model's latest sighting that day.",
     )
-    rank = models.PositiveIntegerField(null=True, blank=True)
-    downloads = models.BigIntegerField(null=True, blank=True)
+    downloads = models.BigIntegerField(null=True, blank=True, help_text="Rolling 30 days.")
     downloads_all_time = models.BigIntegerField(null=True, blank=True)
+    daily_downloads = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="All-time downloads minus the previous day's; null: unknown (a gap).",
+    )
     likes = models.BigIntegerField(null=True, blank=True)
     trending_score = models.FloatField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["model", "day"], name="daily_observation_unique"),
-        ]
-        indexes = [models.Index(fields=["day"], name="daily_observation_day")]
+        indexes = [models.Index(fields=["day"], name="daily_history_day")]
 
     def __str__(self) -> str:
         return f"{self.model_id} on {self.day}"

@@ -1,33 +1,27 @@
-"""Retention: full observations for a month, one row per model and day for a year.
+"""Retention: full observations for a month, one row per model and day kept indefinitely.
 
 Every observation of the last OBSERVATION_RETENTION_DAYS is kept; older
-ones are pruned, but their snapshots stay, with their metadata. As they are
-pruned they are rolled up into the compact daily history
-(`DailyObservation`: each model's figures from the day's latest snapshot),
-which is kept for DAILY_HISTORY_DAYS so longer trends stay possible. So the
-daily history covers the days beyond the observations' window, as DESIGN.md
-puts it; within the window the observations themselves are the history.
-
-Rolling up at prune time rather than on publish keeps the publish path
-free of it (an hourly refresh would otherwise rewrite the day's 100k rows
-24 times a day, ~2 s a publish with the foreign-key checks, for one row a
-model a day in the end), and writes each row once. Deltas are stored when a
-snapshot is written, so pruning a baseline later changes no published figure.
+ones are pruned, but their snapshots stay, with their metadata. The compact
+daily history (`DailyObservation`: each model's latest sighting of each UTC
+day) is written as snapshots are published (`snapshots.daily`) and kept for
+DAILY_HISTORY_DAYS (0, the default: forever), so longer trends stay
+possible. Deltas are stored when a snapshot is written, so pruning a
+baseline later changes no published figure.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from .daily import daily_history_from_snapshot
 from .models import DailyObservation, Observation, Snapshot
 
 logger = logging.getLogger("modelboard.retention")
@@ -35,68 +29,24 @@ logger = logging.getLogger("modelboard.retention")
 # Rows per DELETE: a large prune is many short transactions, not one long one.
 PRUNE_BATCH = 10_000
 
-_FIGURES = ("rank", "downloads", "downloads_all_time", "likes", "trending_score")
-
-
-def snapshot_day(snapshot: Snapshot) -> date:
-    """The UTC day a snapshot belongs to in the daily history."""
-    return snapshot.taken_at.astimezone(UTC).date()
-
 
 def daily_history_rollup(*, snapshot_ids: Iterable[int]) -> int:
-    """Fold these snapshots' observations into the daily history of their UTC days.
+    """Write these snapshots' observations into the daily history of their UTC days.
 
-    Only complete snapshots count (others were never shown). One row per
-    model and day: each model's figures from the latest of the day's
-    snapshots that observed it. Whatever order snapshots are rolled up in,
-    the day's latest wins: a stored row is replaced only by a snapshot taken
-    at the same time or later, or when its own snapshot was deleted (it can
-    no longer say when it was taken). Rolling up the same snapshots again
-    changes nothing. One INSERT … SELECT per day, each committed on its own;
-    returns the rows written.
+    Publishing writes them already (`snapshots.daily`); a prune does it
+    again before deleting, so a row a publish missed (an install that kept
+    observations from before) is never lost. Only complete snapshots count
+    (others were never shown). Whatever the order, the day's latest sighting
+    wins, and writing the same snapshots again changes nothing. Each
+    snapshot is committed on its own; returns the rows written.
     """
-    by_day: dict[date, list[int]] = defaultdict(list)
-    for snapshot in Snapshot.objects.visible().filter(pk__in=list(snapshot_ids)).only("taken_at"):
-        by_day[snapshot_day(snapshot)].append(snapshot.pk)
-    written = 0
-    for day, pks in sorted(by_day.items()):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_rollup_sql(len(pks)), [_day_param(day), *pks])
-            written += max(cursor.rowcount, 0)
-    return written
-
-
-def _day_param(day: date):
-    return connection.ops.adapt_datefield_value(day)
-
-
-def _rollup_sql(snapshots: int) -> str:
-    quote = connection.ops.quote_name
-    daily = quote(DailyObservation._meta.db_table)
-    observations = quote(Observation._meta.db_table)
-    snapshot_table = quote(Snapshot._meta.db_table)
-    columns = ", ".join(_FIGURES)
-    replace = ", ".join(f"{name} = excluded.{name}" for name in ("snapshot_id", *_FIGURES))
-    placeholders = ", ".join(["%s"] * snapshots)
-    # ROW_NUMBER rather than DISTINCT ON: SQLite has only the former.
-    latest = (
-        f"SELECT o.model_id, o.snapshot_id, {', '.join(f'o.{name}' for name in _FIGURES)}, "
-        "ROW_NUMBER() OVER (PARTITION BY o.model_id ORDER BY s.taken_at DESC, s.id DESC) AS n "
-        f"FROM {observations} AS o JOIN {snapshot_table} AS s ON s.id = o.snapshot_id "
-        f"WHERE o.snapshot_id IN ({placeholders})"
+    snapshots = (
+        Snapshot.objects.visible()
+        .filter(pk__in=list(snapshot_ids))
+        .order_by("taken_at", "id")
+        .only("taken_at")
     )
-    newer_kept = (
-        f"SELECT 1 FROM {snapshot_table} AS kept, {snapshot_table} AS candidate "
-        f"WHERE kept.id = {daily}.snapshot_id AND candidate.id = excluded.snapshot_id "
-        "AND kept.taken_at > candidate.taken_at"
-    )
-    return (
-        f"INSERT INTO {daily} (model_id, day, snapshot_id, {columns}) "
-        f"SELECT model_id, %s, snapshot_id, {columns} FROM ({latest}) AS latest WHERE n = 1 "
-        f"ON CONFLICT (model_id, day) DO UPDATE SET {replace} "
-        f"WHERE {daily}.snapshot_id IS NULL OR ({daily}.snapshot_id <> excluded.snapshot_id "
-        f"AND NOT EXISTS ({newer_kept}))"
-    )
+    return sum(daily_history_from_snapshot(snapshot=snapshot) for snapshot in snapshots)
 
 
 @dataclass(frozen=True)
@@ -132,7 +82,7 @@ def observations_prune(
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> PruneResult:
-    """Delete observations of old snapshots, and daily history older than a year.
+    """Delete observations of old snapshots, and daily history past its retention.
 
     Observations go when their snapshot was taken more than `older_than_days`
     (default OBSERVATION_RETENTION_DAYS) before `now`; the snapshot rows stay.
@@ -142,7 +92,8 @@ def observations_prune(
     snapshot keeps its observations whatever its age: it is what readers are
     served, and a stalled refresh must not empty the site. Daily history goes
     when its day is more than `daily_older_than_days` (default
-    DAILY_HISTORY_DAYS) before today. With `dry_run`, only counts.
+    DAILY_HISTORY_DAYS; 0 keeps it forever) before today. With `dry_run`,
+    only counts.
     """
     now = now or timezone.now()
     if older_than_days is None:
@@ -152,9 +103,7 @@ def observations_prune(
     cutoff = now - timedelta(days=older_than_days)
     day_cutoff = now.astimezone(UTC).date() - timedelta(days=daily_older_than_days)
 
-    newest = (
-        Snapshot.objects.visible().order_by("-taken_at", "-id").values_list("pk", flat=True)[:1]
-    )
+    newest = Snapshot.objects.served().order_by("-taken_at", "-id").values_list("pk", flat=True)[:1]
     stale = list(
         Snapshot.objects.filter(taken_at__lt=cutoff)
         .exclude(pk__in=list(newest))
@@ -162,7 +111,11 @@ def observations_prune(
         .order_by("taken_at", "id")
         .values_list("pk", flat=True)
     )
-    old_daily = DailyObservation.objects.filter(day__lt=day_cutoff)
+    old_daily = (
+        DailyObservation.objects.filter(day__lt=day_cutoff)
+        if daily_older_than_days > 0
+        else DailyObservation.objects.none()
+    )
     if dry_run:
         return PruneResult(
             snapshots=len(stale),

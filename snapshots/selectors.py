@@ -3,22 +3,135 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    FilteredRelation,
+    Q,
+    QuerySet,
+    When,
+)
 
 from registry.caching import versioned_value
 from registry.models import HubModel
 
+from .daily import snapshot_day
 from .filters import NOT_FILTERS, LeaderboardFilter, filter_options
-from .models import Observation, Snapshot
+from .models import DailyObservation, Observation, Snapshot
 
 HUB_ID_MAX_LENGTH = HubModel._meta.get_field("hub_id").max_length
 
 
 def latest_snapshot() -> Snapshot | None:
-    """The newest complete snapshot: the one every reader is served."""
-    return Snapshot.objects.visible().order_by("-taken_at", "-id").first()
+    """The newest complete snapshot with observations: the one every reader is served.
+
+    Daily-crawl snapshots (kind "daily") hold no observations and are never it.
+    """
+    return Snapshot.objects.served().order_by("-taken_at", "-id").first()
+
+
+def latest_snapshot_id() -> int | None:
+    """The id of `latest_snapshot()`, or None before the first one: one small query."""
+    return (
+        Snapshot.objects.served().order_by("-taken_at", "-id").values_list("pk", flat=True).first()
+    )
+
+
+# --- Daily figures (the daily history) ------------------------------------------------
+
+# How many days back a model's daily downloads may come from when the served
+# snapshot's day has no row for it (DESIGN.md: the newest earlier day within 2 days).
+DAILY_FALLBACK_DAYS = 2
+WEEK = 7
+
+
+def with_daily_figures(rows: QuerySet[Observation], *, snapshot: Snapshot) -> QuerySet:
+    """Annotate observations with `day_downloads` and `week_downloads` from the daily history.
+
+    `day_downloads`: the daily downloads of the snapshot's UTC day (if that
+    day has no row for the model, of the newest earlier day within
+    DAILY_FALLBACK_DAYS), else null. `week_downloads`: all-time downloads on
+    that day minus 7 days before, null if either is unknown. Each day is a
+    LEFT JOIN on the (model, day) key, so a list stays one query and sorting
+    a whole snapshot by them is a hash join, not a lookup per row. The names
+    differ from Observation's own `daily_downloads` (the change since the
+    24h baseline).
+    """
+    day = snapshot_day(snapshot)
+    back = {n: day - timedelta(days=n) for n in (*range(DAILY_FALLBACK_DAYS + 1), WEEK)}
+    joined = rows.alias(
+        **{
+            f"daily_{n}": FilteredRelation("model__daily", condition=Q(model__daily__day=on))
+            for n, on in back.items()
+        }
+    )
+    # A day with a row gives its figure, even a null one (a gap before it):
+    # only a day without a row falls back to an earlier one.
+    fallback = [
+        When(**{f"daily_{n}__day__isnull": False, "then": F(f"daily_{n}__daily_downloads")})
+        for n in range(DAILY_FALLBACK_DAYS + 1)
+    ]
+    return joined.annotate(
+        day_downloads=Case(*fallback, default=None, output_field=BigIntegerField()),
+        week_downloads=F("daily_0__downloads_all_time") - F(f"daily_{WEEK}__downloads_all_time"),
+    )
+
+
+def daily_figures(*, model_ids: list[int], snapshot: Snapshot) -> dict[int, tuple]:
+    """Model id → (day_downloads, week_downloads), as `with_daily_figures` has them: one query."""
+    day = snapshot_day(snapshot)
+    wanted = [day - timedelta(days=n) for n in range(DAILY_FALLBACK_DAYS + 1)]
+    rows: dict[int, dict[date, tuple]] = {pk: {} for pk in model_ids}
+    for model_id, on, all_time, daily_downloads in DailyObservation.objects.filter(
+        model_id__in=model_ids, day__in=[*wanted, day - timedelta(days=WEEK)]
+    ).values_list("model_id", "day", "downloads_all_time", "daily_downloads"):
+        rows[model_id][on] = (all_time, daily_downloads)
+    figures = {}
+    for pk, by_day in rows.items():
+        newest = next((by_day[d] for d in wanted if d in by_day), None)
+        now, then = by_day.get(day), by_day.get(day - timedelta(days=WEEK))
+        week = None
+        if now and then and now[0] is not None and then[0] is not None:
+            week = now[0] - then[0]
+        figures[pk] = (newest[1] if newest else None, week)
+    return figures
+
+
+@dataclass(frozen=True)
+class DailyPoint:
+    day: date
+    downloads_all_time: int | None
+    daily_downloads: int | None
+    gap: bool  # no sighting of the model that day: both figures null
+
+
+def daily_series(*, model: HubModel, last_day: date, days: int) -> list[DailyPoint]:
+    """The model's daily history for the `days` UTC days ending `last_day`, oldest first.
+
+    Every day of the range is there: a day without a row is a gap (null
+    figures, `gap` true), never interpolated. A day with a row but no
+    previous day has null daily downloads without being a gap. One query.
+    """
+    first = last_day - timedelta(days=days - 1)
+    found = dict(
+        (on, (all_time, daily_downloads))
+        for on, all_time, daily_downloads in DailyObservation.objects.filter(
+            model=model, day__gte=first, day__lte=last_day
+        ).values_list("day", "downloads_all_time", "daily_downloads")
+    )
+    series = []
+    for n in range(days):
+        on = first + timedelta(days=n)
+        row = found.get(on)
+        series.append(
+            DailyPoint(on, row[0], row[1], gap=False)
+            if row is not None
+            else DailyPoint(on, None, None, gap=True)
+        )
+    return series
 
 
 def leaderboard_rows(*, snapshot: Snapshot) -> QuerySet[Observation]:

@@ -25,6 +25,7 @@ from webhooks.models import EventType
 from webhooks.services import events_publish
 
 from .anomalies import anomalies_detect, anomalies_recompute_after, anomaly_events
+from .daily import daily_history_from_snapshot
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
 from .ingest import IN_CHUNK, record_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
@@ -81,8 +82,9 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
     detected (`snapshots.anomalies`) and each new one is written to the
     outbox as a model.anomaly event.
 
-    The compact daily history is not written here: observations are rolled
-    up into it when they are pruned (`snapshots.retention`).
+    The snapshot's observations are written into the daily history of its
+    UTC day here too (`snapshots.daily`: each model's latest sighting of the
+    day, with its true daily downloads).
     """
     if snapshot.deltas_computed_at is None:
         snapshot_compute_deltas(snapshot=snapshot)
@@ -104,6 +106,7 @@ def snapshot_publish(*, snapshot: Snapshot, touched_model_ids: Sequence[int] | N
         elif touched_model_ids:
             families_assign(model_ids=touched_model_ids)
         family_rollups_compute(snapshot=snapshot)
+    daily_history_from_snapshot(snapshot=snapshot)
     now = timezone.now()
     snapshot.status = Snapshot.Status.COMPLETE
     snapshot.published_at = now

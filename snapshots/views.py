@@ -61,7 +61,9 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         profiles = list(ScoringProfile.objects.curated().order_by("position", "slug"))
         profile = _chosen_profile(profiles, profile_slug)
         rows = (
-            selectors.leaderboard_rows(snapshot=snapshot)
+            selectors.with_daily_figures(
+                selectors.leaderboard_rows(snapshot=snapshot), snapshot=snapshot
+            )
             if snapshot is not None
             else Observation.objects.none()
         )
@@ -81,6 +83,9 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         context: dict = {
             "snapshot": snapshot,
             "query": query,
+            # The Downloads/day header sorts by it, keeping the other filters.
+            "sort_daily_url": "?"
+            + urlencode([*((k, v) for k, v in pairs if k != "sort"), ("sort", "-daily_downloads")]),
             "filters": filters,
             "problems": problems,
             "profile": profile,
@@ -201,9 +206,9 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
             raise Http404(f"There is no tag called {slug}.")
         context: dict = {"snapshot": snapshot, "tag": tag, **_window(snapshot)}
         if snapshot is not None:
-            rows = selectors.leaderboard_rows(snapshot=snapshot).filter(
-                model__in=tagging.models_with_tag(tag=tag).values("pk")
-            )
+            rows = selectors.with_daily_figures(
+                selectors.leaderboard_rows(snapshot=snapshot), snapshot=snapshot
+            ).filter(model__in=tagging.models_with_tag(tag=tag).values("pk"))
             profile = scoring.default_profile()
             if profile is not None:
                 rows = scoring.with_profile_score(rows, profile)

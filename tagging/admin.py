@@ -187,7 +187,7 @@ class TagAdmin(ReapplyAllMixin, admin.ModelAdmin):
         # this is the only place in tagging that reads snapshot data.
         Snapshot = apps.get_model("snapshots", "Snapshot")
         Observation = apps.get_model("snapshots", "Observation")
-        snapshot = Snapshot.objects.visible().order_by("-taken_at", "-id").first()
+        snapshot = Snapshot.objects.served().order_by("-taken_at", "-id").first()
         rows = []
         if snapshot is not None:
             top = list(

@@ -62,7 +62,10 @@ Fields the feed maintains: every field of a v4 row but the score fields
 (`score`, `profile`, `score_breakdown`, `anomaly`), which it leaves out, in
 `added` rows too: a score is a percentile among all models under the profile
 a request names, so any change moves many of them; read them from
-/api/v4/models. The figures are exact
+/api/v4/models. The daily history's figures (`daily_downloads`,
+`weekly_downloads`) are left out as well: a later sighting of the same day,
+or a day imported out of order, revises them after the snapshot is
+published, so they are not a snapshot's own figures to compare. The figures are exact
 whatever happened. Catalog fields are sent when a model's revision moves
 (`updated`); catalog changes that come without one are not: curators'
 relabelling (tag rules and overrides, provider aliases edited in the admin),

@@ -72,7 +72,11 @@ class SnapshotRef(serializers.Serializer):
 
 
 class Delta(serializers.Serializer):
-    downloads = serializers.IntegerField(allow_null=True)
+    downloads = serializers.IntegerField(
+        allow_null=True,
+        help_text="Change of the 30-day count (the Hub's rolling `downloads`) over the window, "
+        "not downloads made in it: see `daily_downloads` and `weekly_downloads` for those.",
+    )
     likes = serializers.IntegerField(allow_null=True)
     new = serializers.BooleanField(
         allow_null=True,
@@ -117,6 +121,18 @@ class ModelRow(serializers.Serializer):
     badges = serializers.ListField(child=serializers.CharField())
     downloads = serializers.IntegerField(allow_null=True, help_text="Rolling 30 days.")
     downloads_all_time = serializers.IntegerField(allow_null=True)
+    daily_downloads = serializers.IntegerField(
+        allow_null=True,
+        help_text="True downloads on the snapshot's UTC day: all-time downloads that day minus "
+        "the day before (the newest earlier day within 2 days when that day has no figures). "
+        "Null when unknown (a missing day or all-time count, a model's first day): never "
+        "interpolated.",
+    )
+    weekly_downloads = serializers.IntegerField(
+        allow_null=True,
+        help_text="True downloads over the last 7 days: all-time downloads on the snapshot's "
+        "UTC day minus 7 days before. Null when either is unknown.",
+    )
     likes = serializers.IntegerField(allow_null=True)
     trending_score = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField(allow_null=True)
@@ -139,8 +155,11 @@ class ModelRow(serializers.Serializer):
 
 
 class FeedRow(ModelRow):
-    """A model row as the delta feed adds it: without the fields a profile scores."""
+    """A model row as the delta feed adds it: without the fields a profile scores
+    and the daily history's figures (read them from /api/v4/models)."""
 
+    daily_downloads = None
+    weekly_downloads = None
     score = None
     profile = None
     score_breakdown = None

@@ -14,9 +14,7 @@ from snapshots.models import Anomaly, Observation, ScoringProfile, Snapshot
 
 def latest_snapshot_id() -> int | None:
     """The id of the snapshot readers are served, or None before the first one."""
-    return (
-        Snapshot.objects.visible().order_by("-taken_at", "-id").values_list("pk", flat=True).first()
-    )
+    return snapshot_selectors.latest_snapshot_id()
 
 
 def public_rows(*, snapshot: Snapshot) -> QuerySet[Observation]:
@@ -24,12 +22,14 @@ def public_rows(*, snapshot: Snapshot) -> QuerySet[Observation]:
 
     The catalog's JSON fields stay unread: v4 rows do not show them, and
     decoding them is a good part of the cost of a page. The family is
-    joined: every row names it.
+    joined: every row names it, and the daily history's figures are
+    annotated (`day_downloads`, `week_downloads`): every row carries them.
     """
-    return (
+    return snapshot_selectors.with_daily_figures(
         snapshot_selectors.leaderboard_rows(snapshot=snapshot)
         .select_related("model__family_membership__family")
-        .defer("model__hub_tags", "model__base_models")
+        .defer("model__hub_tags", "model__base_models"),
+        snapshot=snapshot,
     )
 
 

@@ -13,7 +13,7 @@ from snapshots.anomalies import anomaly_summary
 from snapshots.family_selectors import membership_of
 from snapshots.models import Anomaly, Observation, Snapshot
 from snapshots.scoring import ScoreBreakdown
-from snapshots.selectors import HistoryPoint
+from snapshots.selectors import DailyPoint, HistoryPoint
 from tagging.models import Tag
 
 from .profiles import score_fields
@@ -21,6 +21,10 @@ from .profiles import score_fields
 UNSCORED = {"score": None, "profile": None, "score_breakdown": None}
 # What a row holds under the profile asked for: the delta feed leaves these out.
 SCORED_FIELDS = (*UNSCORED, "anomaly")
+# The daily history's figures: later sightings of a day (and a day imported
+# out of order) revise them after the snapshot is published, so the delta
+# feed, which compares snapshots' own figures, leaves them out too.
+DAILY_FIELDS = ("daily_downloads", "weekly_downloads")
 
 
 def snapshot_ref(snapshot: Snapshot) -> dict:
@@ -53,6 +57,8 @@ def model_row(
     new in that window (`"new"`), which is what tells "no delta because it is
     new" from "no delta because there is no baseline" (`"new": null`), and
     `score_breakdown` lists the parts that add up to `score` (null unscored).
+    `daily_downloads` and `weekly_downloads` are the annotations of
+    `snapshots.selectors.with_daily_figures` (null when unknown).
     """
     model: HubModel = observation.model
     return {
@@ -71,6 +77,9 @@ def model_row(
         "badges": [],
         "downloads": observation.downloads,
         "downloads_all_time": observation.downloads_all_time,
+        # From the daily history (snapshots.selectors.with_daily_figures).
+        "daily_downloads": getattr(observation, "day_downloads", None),
+        "weekly_downloads": getattr(observation, "week_downloads", None),
         "likes": observation.likes,
         "trending_score": observation.trending_score,
         "created_at": iso_time(model.created_at),
@@ -98,8 +107,13 @@ def model_row(
 
 
 def without_scores(row: dict) -> dict:
-    """A row without SCORED_FIELDS (they depend on the profile and on every other model)."""
-    return {name: value for name, value in row.items() if name not in SCORED_FIELDS}
+    """A row as the delta feed keeps it: without SCORED_FIELDS (they depend on the
+    profile and on every other model) and DAILY_FIELDS (later data revises them)."""
+    return {
+        name: value
+        for name, value in row.items()
+        if name not in SCORED_FIELDS and name not in DAILY_FIELDS
+    }
 
 
 def history_point(point: HistoryPoint) -> dict:
@@ -112,6 +126,15 @@ def history_point(point: HistoryPoint) -> dict:
         "downloads_all_time": point.downloads_all_time,
         "delta_downloads_24h": point.delta_downloads_24h,
         "daily_downloads": point.daily_downloads,
+    }
+
+
+def daily_point(point: DailyPoint) -> dict:
+    return {
+        "date": point.day.isoformat(),
+        "downloads_all_time": point.downloads_all_time,
+        "daily_downloads": point.daily_downloads,
+        "gap": point.gap,
     }
 
 
@@ -132,6 +155,7 @@ def snapshot_meta(snapshot: Snapshot) -> dict:
         "taken_at": iso_time(snapshot.taken_at),
         "status": snapshot.status,
         "source": snapshot.source,
+        "kind": snapshot.kind,
         "source_count": snapshot.source_count,
         "models_seen": snapshot.models_seen,
         "ttl_seconds": snapshot.ttl_seconds,

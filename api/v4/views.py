@@ -29,7 +29,7 @@ from snapshots.models import Snapshot
 from tagging import selectors as tag_selectors
 
 from . import cursors, filtering, selectors, serializers
-from .params import choice_param, reject_unknown
+from .params import choice_param, int_param, reject_unknown
 from .profiles import PROFILE_PARAMETER, resolve_profile
 from .schema import (
     IF_NONE_MATCH,
@@ -43,6 +43,10 @@ from .schema import (
 
 CACHE_NAMESPACE = "api-v4"
 HISTORY_DAYS = 30
+# The daily series of a model's detail: `days` UTC days (default 30) up to
+# the served snapshot's day, at most ten years.
+DAILY_DAYS = 30
+DAILY_DAYS_MAX = 3660
 STATUS_CHOICES = ("all", *Snapshot.Status.values)
 PAGING_PARAMS = ("limit", cursors.CURSOR_PARAM)
 
@@ -151,6 +155,31 @@ class HistoryPoint(fields.Serializer):
     )
 
 
+class DetailQuery(fields.Serializer):
+    days = fields.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=DAILY_DAYS_MAX,
+        help_text=f"UTC days of the `daily` series, ending on the snapshot's day "
+        f"(default {DAILY_DAYS}).",
+    )
+
+
+class DailyPoint(fields.Serializer):
+    date = fields.DateField(help_text="A UTC day.")
+    downloads_all_time = fields.IntegerField(
+        allow_null=True, help_text="The model's all-time downloads at its latest sighting that day."
+    )
+    daily_downloads = fields.IntegerField(
+        allow_null=True,
+        help_text="All-time downloads that day minus the day before; null when either is "
+        "unknown (the model's first day, a gap before it).",
+    )
+    gap = fields.BooleanField(
+        help_text="No sighting of the model that day: both figures null, never interpolated."
+    )
+
+
 @cached
 @extend_schema(
     operation_id="models_retrieve",
@@ -166,6 +195,7 @@ class HistoryPoint(fields.Serializer):
                 OpenApiExample("legacy id", value="gpt2"),
             ],
         ),
+        DetailQuery,
         PROFILE_PARAMETER,
         IF_NONE_MATCH,
     ],
@@ -176,6 +206,10 @@ class HistoryPoint(fields.Serializer):
                 "snapshot": SnapshotRef(),
                 "model": ModelRow(),
                 "history": HistoryPoint(many=True),
+                "daily": DailyPoint(
+                    many=True,
+                    help_text="One entry per UTC day of the range, oldest first; gaps explicit.",
+                ),
             },
         ),
         **NOT_MODIFIED,
@@ -185,8 +219,9 @@ class HistoryPoint(fields.Serializer):
 )
 @api_view(["GET", "HEAD"])
 def model_detail(request: Request, hub_id: str) -> Response:
-    """One model of the latest snapshot, with its last 30 days of snapshots."""
-    reject_unknown(request, ("profile",))
+    """One model of the latest snapshot, with its last 30 days of snapshots and its daily series."""
+    reject_unknown(request, ("profile", "days"))
+    days = int_param(request, "days", default=DAILY_DAYS, low=1, high=DAILY_DAYS_MAX)
     caller = caller_for(request)
     profile = resolve_profile(request, caller, default=settings.SCORING_DEFAULT_PROFILE)
     snapshot = latest_snapshot_or_503()
@@ -207,6 +242,11 @@ def model_detail(request: Request, hub_id: str) -> Response:
     history = snapshot_selectors.model_history(
         model=view.model, days=HISTORY_DAYS, snapshot=snapshot
     )
+    figures = snapshot_selectors.daily_figures(model_ids=[view.model.pk], snapshot=snapshot)
+    observation.day_downloads, observation.week_downloads = figures[view.model.pk]
+    daily = snapshot_selectors.daily_series(
+        model=view.model, last_day=snapshot_selectors.snapshot_day(snapshot), days=days
+    )
     response = Response(
         {
             "snapshot": serializers.snapshot_ref(snapshot),
@@ -218,6 +258,7 @@ def model_detail(request: Request, hub_id: str) -> Response:
                 anomaly=anomaly,
             ),
             "history": [serializers.history_point(point) for point in history],
+            "daily": [serializers.daily_point(point) for point in daily],
         }
     )
     _no_store_if_custom(response, profile)
@@ -265,6 +306,11 @@ class SnapshotRun(fields.Serializer):
     taken_at = fields.DateTimeField()
     status = fields.ChoiceField(choices=Snapshot.Status.values)
     source = fields.ChoiceField(choices=Snapshot.Source.values)
+    kind = fields.ChoiceField(
+        choices=Snapshot.Kind.values,
+        help_text="hourly: holds observations (a leaderboard); daily: the whole-Hub crawl, "
+        "which writes the daily history only and is never the leaderboard served.",
+    )
     source_count = fields.IntegerField(allow_null=True)
     models_seen = fields.IntegerField()
     ttl_seconds = fields.IntegerField(allow_null=True)

@@ -60,6 +60,8 @@ def test_it_exports_the_board_as_csv_with_every_flat_field(client, board):
         "param_class": "8-15B",
         "downloads": "500000",
         "downloads_all_time": "50000",
+        "daily_downloads": "0",  # the day before saw the same all-time count
+        "weekly_downloads": "",  # no figures a week before: unknown
         "likes": "900",
         "trending_score": "40.0",
         "delta_24h_downloads": "20000",

@@ -150,7 +150,8 @@ def test_it_rejects_a_bad_sort_with_the_sorts_it_takes(client, board):
     assert error["fields"] == {
         "sort": [
             "must be one of: rank, -rank, downloads, -downloads, likes, -likes, delta_24h, "
-            "-delta_24h, delta_7d, -delta_7d, trending_score, -trending_score, last_modified, "
+            "-delta_24h, delta_7d, -delta_7d, daily_downloads, -daily_downloads, "
+            "weekly_downloads, -weekly_downloads, trending_score, -trending_score, last_modified, "
             "-last_modified, score, -score"
         ]
     }

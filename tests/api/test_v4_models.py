@@ -33,6 +33,8 @@ MODEL_KEYS = [
     "badges",
     "downloads",
     "downloads_all_time",
+    "daily_downloads",
+    "weekly_downloads",
     "likes",
     "trending_score",
     "created_at",
@@ -159,6 +161,10 @@ def test_it_gives_every_model_in_the_v4_shape(client, history):
         "badges": [],
         "downloads": 123_456,
         "downloads_all_time": 9_001_500,
+        # From the daily history: all-time downloads minus a day (9_000_000)
+        # and a week (the factory's 50_000) before.
+        "daily_downloads": 1_500,
+        "weekly_downloads": 8_951_500,
         "likes": 789,
         "trending_score": 12.0,
         "created_at": "2024-07-18T08:56:00Z",
@@ -351,5 +357,6 @@ def test_it_answers_404_for_a_model_not_in_the_latest_snapshot(client, history):
 def test_it_reads_a_model_with_a_constant_number_of_queries(client, history):
     with CaptureQueriesContext(connection) as captured:
         get_json(client, "/api/v4/models/meta-llama/Llama-3.1-8B")
-    # Version memo, profile, snapshot, model, observation, tags, anomalies, and history.
-    assert len(captured) == 8
+    # Version memo, profile, snapshot, model, observation, tags, anomalies,
+    # history, the daily figures and the daily series.
+    assert len(captured) == 10

@@ -1,4 +1,4 @@
-"""Retention: observations pruned after 30 days, rolled up into a daily history kept a year."""
+"""Retention: observations pruned after 30 days; the daily history kept (forever by default)."""
 
 from datetime import UTC, date, datetime, timedelta
 from io import StringIO
@@ -24,7 +24,7 @@ DAY = T0.date()  # T0 is noon UTC
 
 def daily_rows() -> dict[tuple[str, date], tuple]:
     return {
-        (row.model.hub_id, row.day): (row.snapshot_id, row.downloads, row.likes, row.rank)
+        (row.model.hub_id, row.day): (row.snapshot_id, row.downloads, row.likes)
         for row in DailyObservation.objects.select_related("model")
     }
 
@@ -36,11 +36,12 @@ def roll_up(*snapshots: Snapshot) -> int:
 # --- Daily history ------------------------------------------------------------------
 
 
-def test_publishing_writes_no_daily_history():
-    # Rolled up when observations are pruned, not on every (hourly) publish.
+def test_publishing_writes_the_days_daily_history():
+    # Written at publish (snapshots.daily), not only when observations are pruned.
     published_snapshot(hub_records(3), taken_at=T0)
-    published_snapshot(hub_records(3), taken_at=T0 + timedelta(hours=1))
-    assert not DailyObservation.objects.exists()
+    later = published_snapshot(hub_records(3), taken_at=T0 + timedelta(hours=1))
+    assert set(DailyObservation.objects.values_list("day", "snapshot_id")) == {(DAY, later.pk)}
+    assert DailyObservation.objects.count() == 3
 
 
 @pytest.mark.parametrize(
@@ -73,10 +74,10 @@ def test_it_keeps_one_row_per_model_and_day_the_latest_snapshot_winning(batches)
     for batch in batches:
         roll_up(*(snapshots[name] for name in batch.split()))
     assert daily_rows() == {
-        ("a/one", DAY): (snapshots["evening"].pk, 30, 3, 1),
+        ("a/one", DAY): (snapshots["evening"].pk, 30, 3),
         # absent in the evening: noon is its latest
-        ("a/gone", DAY): (snapshots["noon"].pk, 6, 10, 2),
-        ("a/one", DAY + timedelta(days=1)): (snapshots["next_day"].pk, 40, 4, 1),
+        ("a/gone", DAY): (snapshots["noon"].pk, 6, 10),
+        ("a/one", DAY + timedelta(days=1)): (snapshots["next_day"].pk, 40, 4),
     }
 
 
@@ -126,8 +127,8 @@ def test_its_query_count_does_not_grow_with_the_number_of_models(n):
     with CaptureQueriesContext(connection) as queries:
         roll_up(earlier, later, yesterday)
     statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
-    # The snapshots and their days, then one INSERT … SELECT per day.
-    assert len(statements) == 3, statements
+    # The snapshots, then per snapshot one INSERT … SELECT and the next day's fix.
+    assert len(statements) == 7, statements
     assert DailyObservation.objects.filter(day=DAY).values("snapshot_id").distinct().count() == 1
     assert set(DailyObservation.objects.values_list("snapshot_id", flat=True)) == {
         later.pk,
@@ -142,7 +143,7 @@ def test_a_row_whose_snapshot_is_gone_is_replaced_by_any_snapshot_of_its_day():
     DailyObservation.objects.update(snapshot=None)
     earlier = published_snapshot([hub_record("a/one", downloads=7)], taken_at=T0)
     roll_up(earlier)
-    assert daily_rows() == {("a/one", DAY): (earlier.pk, 7, 10, 1)}
+    assert daily_rows() == {("a/one", DAY): (earlier.pk, 7, 10)}
 
 
 # --- Pruning ------------------------------------------------------------------------
@@ -188,20 +189,28 @@ def test_a_dry_run_counts_and_deletes_nothing():
     old, recent, _ = three_snapshots()
     roll_up(old, recent)
     DailyObservation.objects.filter(snapshot=old).update(day=(NOW - days(400)).date())
-    result = observations_prune(now=NOW, dry_run=True)
+    result = observations_prune(now=NOW, daily_older_than_days=365, dry_run=True)
     assert (result.snapshots, result.observations, result.daily_observations) == (1, 3, 3)
     assert result.dry_run and result.rolled_up == 0
-    assert Observation.objects.count() == 9 and DailyObservation.objects.count() == 5
+    assert Observation.objects.count() == 9 and DailyObservation.objects.count() == 9
 
 
 def test_it_rolls_pruned_observations_up_into_the_daily_history():
     old, recent, latest = three_snapshots()
+    DailyObservation.objects.all().delete()  # as an install from before publish wrote them
     result = observations_prune(now=NOW)
     assert (result.observations, result.rolled_up) == (3, 3)
     old_day = (NOW - days(35)).date()
     assert set(DailyObservation.objects.values_list("day", "snapshot_id")) == {(old_day, old.pk)}
-    # The kept snapshots' observations are their own history until they are pruned.
-    assert not DailyObservation.objects.filter(snapshot__in=[recent, latest]).exists()
+
+
+def test_every_published_day_is_in_the_daily_history_before_any_prune():
+    old, recent, latest = three_snapshots()
+    assert set(DailyObservation.objects.values_list("snapshot_id", flat=True)) == {
+        old.pk,
+        recent.pk,
+        latest.pk,
+    }
 
 
 def test_the_days_latest_snapshot_wins_across_prunes():
@@ -215,16 +224,14 @@ def test_the_days_latest_snapshot_wins_across_prunes():
     )
     published_snapshot([hub_record("a/one")], taken_at=NOW)  # the one being served
     day = morning.taken_at.date()
+    expected = {
+        ("a/one", day): (evening.pk, 30, 10),
+        ("a/gone", day): (morning.pk, 5, 10),
+    }
     assert observations_prune(now=NOW - days(1) + timedelta(hours=2)).snapshots == 1
-    assert daily_rows() == {
-        ("a/one", day): (morning.pk, 10, 10, 1),
-        ("a/gone", day): (morning.pk, 5, 10, 2),
-    }
+    assert {key: row for key, row in daily_rows().items() if key[1] == day} == expected
     assert observations_prune(now=NOW).snapshots == 1
-    assert daily_rows() == {
-        ("a/one", day): (evening.pk, 30, 10, 1),
-        ("a/gone", day): (morning.pk, 5, 10, 2),
-    }
+    assert {key: row for key, row in daily_rows().items() if key[1] == day} == expected
 
 
 def test_a_failed_roll_up_deletes_nothing(monkeypatch):
@@ -248,7 +255,8 @@ def test_it_deletes_in_batches(monkeypatch):
     assert Observation.objects.count() == 1
 
 
-def test_it_prunes_daily_history_older_than_a_year():
+def test_it_prunes_daily_history_past_its_retention(settings):
+    settings.DAILY_HISTORY_DAYS = 365
     model = HubModel.objects.create(hub_id="a/one", first_seen_at=T0)
     today = NOW.astimezone(UTC).date()
     for age in (0, 365, 366, 500):
@@ -256,6 +264,15 @@ def test_it_prunes_daily_history_older_than_a_year():
     result = observations_prune(now=NOW)
     assert result.daily_observations == 2
     assert sorted(DailyObservation.objects.values_list("downloads", flat=True)) == [0, 365]
+
+
+def test_by_default_it_keeps_the_daily_history_forever():
+    model = HubModel.objects.create(hub_id="a/one", first_seen_at=T0)
+    today = NOW.astimezone(UTC).date()
+    for age in (0, 365, 5000):
+        DailyObservation.objects.create(model=model, day=today - timedelta(days=age), downloads=age)
+    assert observations_prune(now=NOW).daily_observations == 0
+    assert sorted(DailyObservation.objects.values_list("downloads", flat=True)) == [0, 365, 5000]
 
 
 def test_pruning_a_baseline_leaves_published_deltas_alone():
@@ -295,5 +312,5 @@ def test_the_task_prunes_and_beat_runs_it_daily_with_an_expiry(settings):
     assert 0 < entry["options"]["expires"] < entry["schedule"].total_seconds()
 
 
-def test_the_defaults_are_thirty_days_and_a_year():
-    assert (settings.OBSERVATION_RETENTION_DAYS, settings.DAILY_HISTORY_DAYS) == (30, 365)
+def test_the_defaults_are_thirty_days_and_forever():
+    assert (settings.OBSERVATION_RETENTION_DAYS, settings.DAILY_HISTORY_DAYS) == (30, 0)
