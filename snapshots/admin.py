@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from registry.admin import ReadOnlyAdmin
 from registry.caching import content_changed
 
-from .models import Anomaly, Lease, Observation, ScoringProfile, Snapshot
+from .models import Anomaly, Crawl, Lease, Observation, ScoringProfile, Snapshot
 from .tasks import refresh_snapshot
 
 
@@ -20,13 +20,15 @@ class SnapshotAdmin(ReadOnlyAdmin):
         "taken_at",
         "status",
         "source",
+        "kind",
         "models_seen",
+        "records_skipped",
         "calls",
         "quota_remaining",
         "duration_display",
         "observations_link",
     )
-    list_filter = ("status", "source")
+    list_filter = ("status", "source", "kind")
     search_fields = ("source_name", "error")
     date_hierarchy = "taken_at"
     change_list_template = "admin/snapshots/snapshot/change_list.html"
@@ -82,6 +84,26 @@ class ObservationAdmin(ReadOnlyAdmin):
     search_fields = ("model__hub_id",)
     show_full_result_count = False
     ordering = ("-snapshot__taken_at", "rank")
+
+
+@admin.register(Crawl)
+class CrawlAdmin(ReadOnlyAdmin):
+    """The daily crawls: where each stands (pages, records, calls) or why it stopped."""
+
+    list_display = (
+        "day",
+        "status",
+        "pages_done",
+        "records_staged",
+        "records_skipped",
+        "calls_used",
+        "runs",
+        "updated_at",
+        "snapshot",
+    )
+    list_filter = ("status",)
+    list_select_related = ("snapshot",)
+    date_hierarchy = "day"
 
 
 @admin.register(Lease)
