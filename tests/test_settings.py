@@ -66,6 +66,7 @@ def test_with_no_environment_it_runs_embedded():
     assert s["debug"] is False
     assert s["beat"]["refresh-hub-snapshot"] == [3600.0, 3240]
     assert s["beat"]["prune-observations"] == [86400.0, 77760]
+    assert s["beat"]["crawl-hub-daily"] == [900.0, 810]
     # Every entry expires before its next run is due.
     assert all(0 < expires < period for period, expires in s["beat"].values())
 

@@ -257,3 +257,15 @@ def test_a_new_model_from_the_crawl_gets_its_tags(replay_hub, crawl_settings):
     crawl_run(client=client_for(hub))
     model = HubModel.objects.get(hub_id="neworg/chatty")
     assert set(model.model_tags.values_list("tag__slug", flat=True)) >= {"chat"}
+
+
+def test_the_beat_task_runs_the_crawl_unless_it_is_disabled(replay_hub, crawl_settings):
+    from snapshots.tasks import crawl_hub
+
+    hub = replay_hub(with_all_time(hub_records(5)))
+    crawl_settings.HF_ENDPOINT = hub.url
+    crawl_settings.CRAWL_ENABLED = False
+    assert crawl_hub.delay().get() is None and not Crawl.objects.exists()
+    crawl_settings.CRAWL_ENABLED = True
+    assert crawl_hub.delay().get() == "published"
+    assert crawl_hub.delay().get() == "idle"
