@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from registry.caching import content_changed
@@ -507,6 +507,8 @@ def daily_rows_write(
     model's row for the day is overwritten by the newer sighting.
     """
     day = snapshot.taken_at.astimezone(UTC).date()
+    if connection.vendor == "postgresql":
+        return _daily_rows_write_postgresql(snapshot=snapshot, day=day, rows=rows)
     objs = [
         DailyObservation(
             model_id=model_id,
@@ -527,3 +529,33 @@ def daily_rows_write(
         update_fields=["snapshot", "downloads", "downloads_all_time", "likes", "trending_score"],
     )
     return len(objs)
+
+
+_DAILY_STAGING = "crawl_daily_rows"
+
+
+def _daily_rows_write_postgresql(*, snapshot: Snapshot, day, rows: Iterable[tuple]) -> int:
+    # COPY into a scratch table, then one INSERT … ON CONFLICT: no model
+    # instance nor parameter per row (the ORM path took ~0.7 ms a row).
+    table = DailyObservation._meta.db_table
+    figures = ("downloads", "downloads_all_time", "likes", "trending_score")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_DAILY_STAGING} (model_id bigint, downloads bigint, "
+            "downloads_all_time bigint, likes bigint, trending_score double precision)"
+        )
+        count = 0
+        with cursor.copy(f"COPY {_DAILY_STAGING} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int8", "int8", "int8", "float8"])
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        cursor.execute(
+            f"INSERT INTO {table} (model_id, day, snapshot_id, {', '.join(figures)}) "
+            f"SELECT model_id, %s, %s, {', '.join(figures)} FROM {_DAILY_STAGING} "
+            "ON CONFLICT (model_id, day) DO UPDATE SET snapshot_id = EXCLUDED.snapshot_id, "
+            + ", ".join(f"{name} = EXCLUDED.{name}" for name in figures),
+            [day, snapshot.pk],
+        )
+        cursor.execute(f"DROP TABLE {_DAILY_STAGING}")
+    return count
