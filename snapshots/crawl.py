@@ -230,7 +230,12 @@ def crawl_run(
             )
         lease_renew(token=lease)
         report(_progress(crawl, "publishing", seconds_per_page=None))
-        snapshot = crawl_publish(crawl=crawl, endpoint=client.endpoint)
+        snapshot = crawl_publish(
+            crawl=crawl, endpoint=client.endpoint, on_chunk=lambda: lease_renew(token=lease)
+        )
+        if snapshot is None:  # published meanwhile by a run that had taken the lease over
+            crawl.refresh_from_db()
+            return CrawlOutcome("idle", crawl)
         observe_skipped(snapshot=snapshot)
         logger.info(
             "crawl %s published as snapshot #%s: %d models, %d calls over %d run(s)",
@@ -407,17 +412,29 @@ def _keep_the_reserve(crawl: Crawl, client: HubClient, ratelimit, report) -> Non
 # --- Publish --------------------------------------------------------------------
 
 
-def crawl_publish(*, crawl: Crawl, endpoint: str = "") -> Snapshot:
+def crawl_publish(
+    *, crawl: Crawl, endpoint: str = "", on_chunk: Callable[[], None] | None = None
+) -> Snapshot | None:
     """Publish a crawl whose listing is done as one daily snapshot, atomically.
 
     In one transaction: the snapshot row, the catalog (new and changed
     models; tags and families of those), the day's rows of the daily table,
     the skip counts, and the staged pages deleted. Records are read back
     page by page and written `CRAWL_PUBLISH_CHUNK` at a time, so memory holds
-    a chunk of records and the set of ids seen, not the whole Hub.
+    a chunk of records and the set of ids seen, not the whole Hub; `on_chunk`
+    is called after each (the caller renews its lease there).
+
+    The crawl's row is locked first: a second publisher (a run that took an
+    expired lease over) waits for the first to commit, then finds the crawl
+    complete and returns None.
     """
     now = timezone.now()
     with transaction.atomic(), cyclic_gc_paused():
+        status = (
+            Crawl.objects.select_for_update().filter(pk=crawl.pk).values_list("status", flat=True)
+        )
+        if status.first() not in UNFINISHED:
+            return None
         snapshot = Snapshot.objects.create(
             status=Snapshot.Status.RUNNING,
             kind=Snapshot.Kind.DAILY,
@@ -455,6 +472,8 @@ def crawl_publish(*, crawl: Crawl, endpoint: str = "") -> Snapshot:
             if len(chunk) >= settings.CRAWL_PUBLISH_CHUNK:
                 _publish_chunk(snapshot=snapshot, records=chunk)
                 chunk = {}
+                if on_chunk is not None:
+                    on_chunk()
         _publish_chunk(snapshot=snapshot, records=chunk)
 
         snapshot.models_seen = len(seen)

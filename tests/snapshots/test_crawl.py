@@ -269,3 +269,13 @@ def test_the_beat_task_runs_the_crawl_unless_it_is_disabled(replay_hub, crawl_se
     crawl_settings.CRAWL_ENABLED = True
     assert crawl_hub.delay().get() == "published"
     assert crawl_hub.delay().get() == "idle"
+
+
+def test_a_crawl_is_published_once(replay_hub, crawl_settings):
+    from snapshots.crawl import crawl_publish
+
+    hub = replay_hub(with_all_time(hub_records(5)))
+    outcome = crawl_run(client=client_for(hub))
+    # A run that took an expired lease over while the first was publishing.
+    assert crawl_publish(crawl=outcome.crawl) is None
+    assert Snapshot.objects.filter(kind=Snapshot.Kind.DAILY).count() == 1
