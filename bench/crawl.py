@@ -11,8 +11,10 @@ each with the checkpoint), then the publish (catalog, tags, families, daily
 table) in one transaction. Day 1 finds the catalog from day 0.
 
 Printed per day: pages, models, listing time and pages/s (the replay hub
-answers on loopback, so this is our side's cost per page), the staging
-table's size before publish, publish time and models/s, and the peak RSS.
+answers on loopback, in this process: its CPU time is in the listing's), the
+staging table's size before publish, publish time and models/s, the CPU
+time of each (this process; the database server's is not in it: on a busy
+machine it says more than the wall time), and the peak RSS.
 
 A scratch database `<name>_crawlbench` is created beside the one
 DATABASE_URL names and dropped at the end (unless --keep).
@@ -61,14 +63,15 @@ def crawl_day(hub, day: int) -> dict:
     def progress(p) -> None:
         if p.phase == "publishing" and "publishing" not in marks:
             marks["publishing"] = time.perf_counter()
+            marks["publishing_cpu"] = time.process_time()
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_total_relation_size(%s)", [CrawlPage._meta.db_table])
                 marks["staged_bytes"] = cursor.fetchone()[0]
 
     client = HubClient(endpoint=hub.url, sleep=lambda s: None)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     outcome = crawl_run(client=client, call_budget=10**6, on_progress=progress)
-    finished = time.perf_counter()
+    finished, finished_cpu = time.perf_counter(), time.process_time()
     assert outcome.outcome == "published", outcome.crawl.error
     crawl = outcome.crawl
     listing = marks["publishing"] - started
@@ -81,6 +84,8 @@ def crawl_day(hub, day: int) -> dict:
         "models": outcome.snapshot.models_seen,
         "listing_s": listing,
         "pages_per_s": crawl.pages_done / listing,
+        "listing_cpu_s": marks["publishing_cpu"] - started_cpu,
+        "publish_cpu_s": finished_cpu - marks["publishing_cpu"],
         "staged_mb": marks["staged_bytes"] / 2**20,
         "publish_s": publish,
         "models_per_s": outcome.snapshot.models_seen / publish,
@@ -159,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(crawl_day(hub, day))
                 print(
                     "day {day}: {pages} pages, {models:,} models; listing {listing_s:.1f}s "
-                    "({pages_per_s:.1f} pages/s), staged {staged_mb:.1f} MB; publish "
-                    "{publish_s:.1f}s ({models_per_s:,.0f} models/s); peak RSS "
+                    "({pages_per_s:.1f} pages/s; CPU {listing_cpu_s:.1f}s), staged "
+                    "{staged_mb:.1f} MB; publish {publish_s:.1f}s ({models_per_s:,.0f} "
+                    "models/s; CPU {publish_cpu_s:.1f}s); peak RSS "
                     "{peak_rss_mb:.0f} MB".format(**rows[-1]),
                     flush=True,
                 )
