@@ -17,7 +17,11 @@ calls must not run the checks each time. Never cached by HTTP.
   (degraded when older than twice REFRESH_EVERY_MINUTES plus
   HEALTH_GRACE_MINUTES, or when there is none);
 - refresh: the last Hub refresh's status and error (degraded when it failed
-  or ran out of budget);
+  or ran out of budget), and the odd records it left out, by reason;
+- crawl: the daily crawl of every public model: the current (or last)
+  crawl's status, pages, models staged, calls, quota and an ETA, and when
+  the last one was published (a warning when none was in the last
+  CRAWL_MAX_HOURS plus a day, or when it is paused by an error);
 - quota: the Hub's rate-limit quota the last refresh saw (a warning under
   10 % left), and its consumption over the last QUOTA_HISTORY_HOURS: every
   refresh's calls and the quota left after it;
@@ -54,6 +58,7 @@ from rest_framework.request import Request
 
 from registry import metrics
 from registry.caching import lookup_stats
+from snapshots import crawl as crawls
 from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
 from webhooks import selectors as webhook_selectors
@@ -183,9 +188,42 @@ def check_refresh() -> dict:
             "duration_seconds": round(duration.total_seconds(), 3) if duration else None,
             "calls_used": run.calls_used,
             "call_budget": run.call_budget,
+            "records_skipped": run.records_skipped,
+            "skipped_reasons": run.skipped_reasons,
             "error": run.error or None,
         },
     }
+
+
+def check_crawl() -> dict:
+    current = crawls.crawl_latest()
+    published = crawls.crawl_last_published()
+    if not settings.CRAWL_ENABLED:
+        return {"status": OK, "enabled": False, "current": None, "last_published": None}
+    check: dict = {
+        "status": OK,
+        "enabled": True,
+        "current": crawls.crawl_facts(crawl=current) if current else None,
+        "last_published": crawls.crawl_facts(crawl=published) if published else None,
+    }
+    if current is None:
+        check["detail"] = "no daily crawl has run yet"
+        return check
+    stale_after = timedelta(hours=settings.CRAWL_MAX_HOURS + 24)
+    since = (published or current).started_at
+    if timezone.now() - since > stale_after:
+        check["status"] = WARNING
+        check["detail"] = "no daily crawl was published recently"
+    # Pauses for budget and quota are the plan; one for an error is worth a look.
+    expected = ("call budget", "quota", "rate limited")
+    if (
+        current is not None
+        and current.status == current.Status.PAUSED
+        and not (current.error.startswith(expected))
+    ):
+        check["status"] = WARNING
+        check["detail"] = f"the crawl is paused by an error: {current.error}"
+    return check
 
 
 def quota_history() -> dict:
@@ -289,6 +327,7 @@ CHECKS: dict[str, Callable[[], dict]] = {
     "queues": check_queues,
     "snapshot": check_snapshot,
     "refresh": check_refresh,
+    "crawl": check_crawl,
     "quota": check_quota,
     "cache_hit_rate": check_cache_hit_rate,
     "cache_memory": check_cache_memory,
@@ -346,6 +385,38 @@ class HealthCollector:
             "modelboard_webhook_oldest_due_seconds",
             "How long the oldest due webhook delivery has waited (0 when none).",
         ),
+        "refresh_skipped": (
+            "modelboard_refresh_last_records_skipped",
+            "Odd records the last hourly refresh left out.",
+        ),
+        "crawl_pages": (
+            "modelboard_crawl_pages_done",
+            "Listing pages the current (or last) daily crawl has staged.",
+        ),
+        "crawl_records": (
+            "modelboard_crawl_records_staged",
+            "Models the current (or last) daily crawl has staged.",
+        ),
+        "crawl_skipped": (
+            "modelboard_crawl_records_skipped",
+            "Odd records the current (or last) daily crawl left out.",
+        ),
+        "crawl_calls": (
+            "modelboard_crawl_calls_used",
+            "Hub calls the current (or last) daily crawl has made over all its runs.",
+        ),
+        "crawl_running": (
+            "modelboard_crawl_unfinished",
+            "1 while a daily crawl is running or paused, 0 once published or given up.",
+        ),
+        "crawl_eta": (
+            "modelboard_crawl_eta_seconds",
+            "Estimated seconds until the current daily crawl's listing ends.",
+        ),
+        "crawl_published": (
+            "modelboard_crawl_last_published_timestamp_seconds",
+            "When the last published daily crawl started (Unix time).",
+        ),
     }
 
     def describe(self):
@@ -354,7 +425,14 @@ class HealthCollector:
 
     def collect(self):
         figures: dict[str, float | None] = {}
-        for read in (self._quota, self._hits, self._memory, self._deliveries):
+        for read in (
+            self._quota,
+            self._hits,
+            self._memory,
+            self._deliveries,
+            self._refresh,
+            self._crawl,
+        ):
             try:
                 figures.update(read())
             except Exception as exc:  # a scrape answers with whatever it can read
@@ -366,6 +444,29 @@ class HealthCollector:
     @staticmethod
     def _quota() -> dict:
         return {"upstream_calls": quota_history()["calls_used"]}
+
+    @staticmethod
+    def _refresh() -> dict:
+        run = selectors.latest_refresh()
+        return {"refresh_skipped": run.records_skipped if run is not None else None}
+
+    @staticmethod
+    def _crawl() -> dict:
+        current, published = crawls.crawl_latest(), crawls.crawl_last_published()
+        figures: dict[str, float | None] = {}
+        if current is not None:
+            facts = crawls.crawl_facts(crawl=current)
+            figures = {
+                "crawl_pages": current.pages_done,
+                "crawl_records": current.records_staged,
+                "crawl_skipped": current.records_skipped,
+                "crawl_calls": current.calls_used,
+                "crawl_running": 1 if facts["unfinished"] else 0,
+                "crawl_eta": facts["eta_seconds"],
+            }
+        if published is not None:
+            figures["crawl_published"] = published.started_at.timestamp()
+        return figures
 
     @staticmethod
     def _hits() -> dict:

@@ -394,11 +394,15 @@ class HubClient:
         author: str | None = None,
         filter: Sequence[str] = (),
         max_models: int | None = None,
+        start_url: str | None = None,
     ) -> Iterator[ModelPage]:
         """Page through ``GET /api/models``, following ``Link: <…>; rel="next"``.
 
         Stops when the server gives no next link, or once ``max_models``
         records have been yielded (the last page is truncated to fit).
+        ``start_url`` resumes a listing at a page's ``next_url`` (which holds
+        the whole query and the cursor); the other arguments are then unused.
+        The token still goes to the configured Hub only.
         """
         if isinstance(expand, str) or isinstance(filter, str):
             raise TypeError("expand and filter take a sequence of strings, not a string")
@@ -418,6 +422,8 @@ class HubClient:
 
         url: str | None = f"{self.endpoint}/api/models"
         query: list[tuple[str, str]] | None = params
+        if start_url is not None:
+            url, query = start_url, None
         seen_urls: set[str] = set()
         yielded = 0
         while url is not None:

@@ -56,6 +56,11 @@ QUOTA_LIMIT = Gauge(
     "The Hub's rate-limit window size, as the last refresh's last response said.",
     multiprocess_mode="mostrecent",
 )
+RECORDS_SKIPPED = Counter(
+    "modelboard_records_skipped_total",
+    "Odd Hub records left out of published snapshots (hourly and daily), by reason.",
+    ["reason", "kind"],
+)
 CACHE_LOOKUPS = Counter(
     "modelboard_cache_lookups_total", "Cached pages and API responses looked up.", ["result"]
 )
@@ -100,6 +105,27 @@ def observe_refresh(*, snapshot: Any) -> None:
         QUOTA_LIMIT.set(snapshot.quota_limit)
     if status == "complete":
         LAST_PUBLISHED.set(snapshot.taken_at.timestamp())
+    observe_skipped(snapshot=snapshot)
+
+
+def observe_skipped(*, snapshot: Any) -> None:
+    """Count the odd records a published snapshot left out, by reason."""
+    if str(snapshot.status) != "complete":
+        return
+    kind = str(getattr(snapshot, "kind", "hourly"))
+    for reason, entry in (getattr(snapshot, "skipped_reasons", None) or {}).items():
+        RECORDS_SKIPPED.labels(reason=reason, kind=kind).inc(entry["count"])
+
+
+def observe_crawl(*, crawl: Any) -> None:
+    """Record the quota a daily crawl run last saw (its progress is read at scrape time).
+
+    `crawl` is a `snapshots.models.Crawl` (registry may not import snapshots).
+    """
+    if crawl.quota_remaining is not None:
+        QUOTA_REMAINING.set(crawl.quota_remaining)
+    if crawl.quota_limit is not None:
+        QUOTA_LIMIT.set(crawl.quota_limit)
 
 
 # --- Cache memory ------------------------------------------------------------

@@ -7,8 +7,18 @@ it is, and `parse_hub_record` raises `RecordError` naming the field.
 Model-card fields (``cardData``) are written by model authors in YAML and are
 read leniently: values of an unexpected type there are ignored, not fatal.
 
+Values the database could not store make a record odd rather than wrong-typed,
+and are refused here too, so one such record is skipped (and counted) by a
+refresh or a crawl instead of failing the whole write: text longer than its
+catalog column (`TEXT_LIMITS`), NUL characters or lone surrogates in any stored
+string (PostgreSQL text and jsonb take neither), counts past 64 bits, and
+timestamps that overflow when brought to UTC. Every `RecordError` carries a
+short machine `reason` (`REASONS`) for those counts.
+
 This runs for every record of every snapshot (100k+), so it sticks to plain
-dict lookups and type checks; no regular expressions.
+dict lookups and type checks; no regular expressions. The string checks look
+at one joined string per record, and only an odd record pays for finding the
+field at fault.
 """
 
 from __future__ import annotations
@@ -24,15 +34,48 @@ _SPECIAL_TAGS = ("base_model:", "license:")
 # Counts are stored as 64-bit integers (PostgreSQL bigint); anything larger
 # is refused here, naming the record, rather than wrapping or failing a write.
 MAX_COUNT = 2**63 - 1
+# The catalog's column sizes (registry.models.HubModel; a test keeps them equal).
+TEXT_LIMITS = {
+    "author": 100,
+    "pipeline_tag": 64,
+    "library_name": 64,
+    "license": 64,
+    "sha": 64,
+    "gated": 16,
+}
+
+# Why a record was refused, as counted on a snapshot (`Snapshot.skipped_reasons`).
+INVALID = "invalid"  # a field of the wrong type or shape
+TOO_LONG = "too_long"
+BEYOND_64_BITS = "beyond_64_bits"
+NUL_CHARACTER = "nul_character"
+LONE_SURROGATE = "lone_surrogate"
+DATE_OVERFLOW = "date_overflow"
+DUPLICATE_ID = "duplicate_id"  # counted by the callers that see several records
+REASONS = (
+    INVALID,
+    TOO_LONG,
+    BEYOND_64_BITS,
+    NUL_CHARACTER,
+    LONE_SURROGATE,
+    DATE_OVERFLOW,
+    DUPLICATE_ID,
+)
 
 
 class RecordError(ValueError):
-    """A raw Hub record has a field of the wrong type or an impossible value."""
+    """A raw Hub record has a field of the wrong type or an impossible value.
 
-    def __init__(self, field: str, message: str, *, hub_id: str | None = None) -> None:
+    `reason` is one of `REASONS`: what kind of oddity it is, for counting.
+    """
+
+    def __init__(
+        self, field: str, message: str, *, hub_id: str | None = None, reason: str = INVALID
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.hub_id = hub_id
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +120,7 @@ def _count(raw: dict, field: str, label: str | None = None) -> int | None:
             label or field,
             f"'{label or field}' is beyond a 64-bit count (at most {MAX_COUNT:,}), "
             f"got {_show(value)}",
+            reason=BEYOND_64_BITS,
         )
     raise RecordError(
         label or field, f"'{label or field}' must be a non-negative integer, got {_show(value)}"
@@ -116,7 +160,14 @@ def parse_hub_datetime(value: object, *, field: str = "datetime") -> datetime | 
         return parsed.replace(tzinfo=UTC)
     if parsed.tzinfo is UTC:
         return parsed
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the year 9999 in UTC
+        raise RecordError(
+            field,
+            f"'{field}' overflows when brought to UTC, got {_show(value)}",
+            reason=DATE_OVERFLOW,
+        ) from None
 
 
 def _trending_score(raw: dict) -> float | None:
@@ -145,11 +196,13 @@ def _card_license(card: dict) -> str:
     if type(value) is not str:
         return ""
     value = value.strip().lower()
+    if len(value) > TEXT_LIMITS["license"]:
+        return ""  # author-written prose, not a license id: read leniently
     if value == "other":
         # `license: other` comes with a `license_name` (e.g. "qwen", "deepseek")
         # that says much more than "other" does.
         name = card.get("license_name")
-        if type(name) is str and name.strip():
+        if type(name) is str and name.strip() and len(name.strip()) <= TEXT_LIMITS["license"]:
             return name.strip().lower()
     return value
 
@@ -252,6 +305,59 @@ def _hub_id(raw: dict) -> str:
     return value
 
 
+def _check_storable(hub_id: str, texts: tuple[str, ...], record: HubRecord) -> None:
+    """Refuse strings the database cannot store: too long, NUL, lone surrogates.
+
+    `texts` are the record's scalar strings in `TEXT_LIMITS` order. The fast
+    path is one join and two scans of it; the field at fault is only looked
+    for once something is wrong.
+    """
+    author, pipeline_tag, library_name, license, sha, gated = texts
+    if (
+        len(author) > 100
+        or len(pipeline_tag) > 64
+        or len(library_name) > 64
+        or len(license) > 64
+        or len(sha) > 64
+        or len(gated) > 16
+    ):
+        for (field, limit), value in zip(TEXT_LIMITS.items(), texts, strict=True):
+            if len(value) > limit:
+                raise RecordError(
+                    field,
+                    f"'{field}' must be at most {limit} characters, "
+                    f"got {len(value)}: {_show(value)}",
+                    reason=TOO_LONG,
+                )
+    blob = "".join(record.hub_tags) + hub_id + author + pipeline_tag + library_name + license + sha
+    if record.base_models:
+        blob += "".join(base_id for _, base_id in record.base_models)
+    if "\x00" not in blob and (blob.isascii() or _encodable(blob)):
+        return
+    named = [("id", hub_id), *zip(TEXT_LIMITS, texts, strict=True)]
+    named += [("tags", tag) for tag in record.hub_tags]
+    named += [("base_models", base_id) for _, base_id in record.base_models]
+    for field, value in named:
+        if "\x00" in value:
+            raise RecordError(
+                field, f"'{field}' holds a NUL character: {_show(value)}", reason=NUL_CHARACTER
+            )
+        if not _encodable(value):
+            raise RecordError(
+                field,
+                f"'{field}' holds a lone surrogate (not Unicode text): {_show(value)}",
+                reason=LONE_SURROGATE,
+            )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_hub_record(raw: object) -> HubRecord:
     """Parse one raw Hub model record; raise `RecordError` if a field has the wrong type."""
     if type(raw) is not dict:
@@ -294,7 +400,7 @@ def parse_hub_record(raw: object) -> HubRecord:
         gated = get("gated")
         gated = "" if gated is False or gated is None else _gated(raw)
         expanded = get("baseModels")
-        return HubRecord(
+        record = HubRecord(
             hub_id,
             author,
             downloads,
@@ -314,6 +420,8 @@ def parse_hub_record(raw: object) -> HubRecord:
             gated,
             "cardData" in raw or "safetensors" in raw,
         )
+        _check_storable(hub_id, (author, pipeline_tag, library_name, license, sha, gated), record)
+        return record
     except RecordError as exc:
         exc.hub_id = hub_id
         raise

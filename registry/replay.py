@@ -236,17 +236,16 @@ def list_models(
     offset = decode_cursor(cursor) if cursor is not None else 0
     tags = [tag for raw in query.get("filter", []) for tag in raw.split(",") if tag]
 
-    selected = [
-        r
-        for r in records
-        if _matches(
-            r,
-            author=_first(query, "author"),
-            search=_first(query, "search"),
-            tags=tags,
-            pipeline_tag=_first(query, "pipeline_tag"),
-        )
-    ]
+    author, search = _first(query, "author"), _first(query, "search")
+    pipeline_tag = _first(query, "pipeline_tag")
+    selected = records
+    # Unfiltered (a whole-Hub crawl): no pass over every record per page.
+    if author is not None or search is not None or tags or pipeline_tag is not None:
+        selected = [
+            r
+            for r in records
+            if _matches(r, author=author, search=search, tags=tags, pipeline_tag=pipeline_tag)
+        ]
     if sort is not None:
         selected = sort_records(selected, sort, descending=direction == "-1")
 

@@ -158,6 +158,10 @@ REFRESH_EVERY_MINUTES = env.int("REFRESH_EVERY_MINUTES", default=60)
 REFRESH_EXPIRES_SECONDS = env.int(
     "REFRESH_EXPIRES_SECONDS", default=int(REFRESH_EVERY_MINUTES * 60 * 0.9)
 )
+CRAWL_EVERY_MINUTES = env.int("CRAWL_EVERY_MINUTES", default=15)
+CRAWL_EXPIRES_SECONDS = env.int(
+    "CRAWL_EXPIRES_SECONDS", default=int(CRAWL_EVERY_MINUTES * 60 * 0.9)
+)
 PRUNE_EVERY_HOURS = env.int("PRUNE_EVERY_HOURS", default=24)
 PRUNE_EXPIRES_SECONDS = env.int(
     "PRUNE_EXPIRES_SECONDS", default=int(PRUNE_EVERY_HOURS * 3600 * 0.9)
@@ -169,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "snapshots.tasks.refresh_snapshot",
         "schedule": timedelta(minutes=REFRESH_EVERY_MINUTES),
         "options": {"expires": REFRESH_EXPIRES_SECONDS},
+    },
+    "crawl-hub-daily": {
+        "task": "snapshots.tasks.crawl_hub",
+        "schedule": timedelta(minutes=CRAWL_EVERY_MINUTES),
+        "options": {"expires": CRAWL_EXPIRES_SECONDS},
     },
     "prune-observations": {
         "task": "snapshots.tasks.prune_observations",
@@ -241,14 +250,39 @@ HUB_TIMEOUT_READ = env.float("HUB_TIMEOUT_READ", default=30.0)
 HUB_MAX_RETRIES = env.int("HUB_MAX_RETRIES", default=4)
 HUB_MAX_WAIT_SECONDS = env.float("HUB_MAX_WAIT_SECONDS", default=300.0)
 
-# What a refresh takes from the Hub, and what it may spend doing it.
-REFRESH_SORT = env("REFRESH_SORT", default="downloads")
-REFRESH_MAX_MODELS = env.int("REFRESH_MAX_MODELS", default=5000)
+# What an hourly refresh takes from the Hub (the hot tier, snapshots.hot_tier),
+# and what it may spend doing it: the top HOT_TIER_SIZE by each of
+# HOT_TIER_SORTS, and the models created in the last HOT_TIER_NEW_DAYS days
+# (at most HOT_TIER_NEW_MAX). REFRESH_MAX_MODELS is the old name of
+# HOT_TIER_SIZE and still works; REFRESH_SORT, when set, takes one listing in
+# that order instead of the tier.
+HOT_TIER_SIZE = env.int("HOT_TIER_SIZE", default=env.int("REFRESH_MAX_MODELS", default=50_000))
+REFRESH_MAX_MODELS = HOT_TIER_SIZE
+HOT_TIER_SORTS = env.list("HOT_TIER_SORTS", default=["downloads", "trendingScore"])
+HOT_TIER_NEW_DAYS = env.int("HOT_TIER_NEW_DAYS", default=7)
+HOT_TIER_NEW_MAX = env.int("HOT_TIER_NEW_MAX", default=HOT_TIER_SIZE)
+REFRESH_SORT = env("REFRESH_SORT", default="")
 REFRESH_PAGE_SIZE = env.int("REFRESH_PAGE_SIZE", default=1000)
 REFRESH_CALL_BUDGET = env.int("REFRESH_CALL_BUDGET", default=400)
 # A refresh holds a lease that it renews as it works; a worker that dies
 # stops renewing it, and the next refresh may take over after this long.
 REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=600)
+
+# The daily crawl of every public model (snapshots.crawl). Each beat tick
+# (every CRAWL_EVERY_MINUTES, above) resumes the unfinished crawl, or starts the UTC
+# day's once the previous one is published; a run spends at most
+# CRAWL_CALL_BUDGET calls and leaves CRAWL_QUOTA_RESERVE calls of the Hub's
+# window to the hourly refresh (it waits for the window, up to
+# HUB_MAX_WAIT_SECONDS, or stops and lets the next tick go on). A crawl not
+# published within CRAWL_MAX_HOURS of its start is given up.
+CRAWL_ENABLED = env.bool("CRAWL_ENABLED", default=True)
+CRAWL_PAGE_SIZE = env.int("CRAWL_PAGE_SIZE", default=1000)
+CRAWL_CALL_BUDGET = env.int("CRAWL_CALL_BUDGET", default=1000)
+CRAWL_QUOTA_RESERVE = env.int("CRAWL_QUOTA_RESERVE", default=100)
+CRAWL_MAX_HOURS = env.int("CRAWL_MAX_HOURS", default=24)
+CRAWL_LEASE_SECONDS = env.int("CRAWL_LEASE_SECONDS", default=600)
+# Records per step of the publish (catalog upsert, tags, families, daily rows).
+CRAWL_PUBLISH_CHUNK = env.int("CRAWL_PUBLISH_CHUNK", default=20_000)
 
 # --- Webhooks ---------------------------------------------------------------
 # Subscribers' URLs must be HTTPS in production (REDIS_URL set, DEBUG off);

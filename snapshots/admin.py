@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from registry.admin import ReadOnlyAdmin
 from registry.caching import content_changed
 
-from .models import Anomaly, Lease, Observation, ScoringProfile, Snapshot
+from .models import Anomaly, Crawl, Lease, Observation, ScoringProfile, Snapshot
 from .tasks import refresh_snapshot
 
 
@@ -22,6 +22,7 @@ class SnapshotAdmin(ReadOnlyAdmin):
         "source",
         "kind",
         "models_seen",
+        "records_skipped",
         "calls",
         "quota_remaining",
         "duration_display",
@@ -83,6 +84,26 @@ class ObservationAdmin(ReadOnlyAdmin):
     search_fields = ("model__hub_id",)
     show_full_result_count = False
     ordering = ("-snapshot__taken_at", "rank")
+
+
+@admin.register(Crawl)
+class CrawlAdmin(ReadOnlyAdmin):
+    """The daily crawls: where each stands (pages, records, calls) or why it stopped."""
+
+    list_display = (
+        "day",
+        "status",
+        "pages_done",
+        "records_staged",
+        "records_skipped",
+        "calls_used",
+        "runs",
+        "updated_at",
+        "snapshot",
+    )
+    list_filter = ("status",)
+    list_select_related = ("snapshot",)
+    date_hierarchy = "day"
 
 
 @admin.register(Lease)

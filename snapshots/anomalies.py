@@ -388,7 +388,7 @@ def anomalies_backfill(
     out of order, or after thresholds were loosened. Each day commits on its
     own; new rows name the day's closing snapshot.
     """
-    snapshots = Snapshot.objects.visible()
+    snapshots = Snapshot.objects.served()
     if since is not None:
         snapshots = snapshots.filter(taken_at__gte=_day_bounds(since, since)[0])
     if until is not None:
@@ -415,7 +415,7 @@ def anomalies_recompute_after(*, snapshot: Snapshot) -> list[DayResult]:
     """
     day = snapshot.taken_at.astimezone(UTC).date()
     until = day + timedelta(days=WINDOW_DAYS + MAX_GAP_DAYS)
-    newer = Snapshot.objects.visible().filter(
+    newer = Snapshot.objects.served().filter(
         taken_at__gte=_day_bounds(day, day)[1], taken_at__lt=_day_bounds(until, until)[1]
     )
     if not newer.exists():

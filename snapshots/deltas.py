@@ -78,7 +78,7 @@ def baseline_for(*, snapshot: Snapshot, window: timedelta) -> Snapshot | None:
     slack = window / 4
     candidates = list(
         _with_observations(
-            Snapshot.objects.visible()
+            Snapshot.objects.served()
             .exclude(pk=snapshot.pk)
             .filter(taken_at__gte=target - slack, taken_at__lte=target + slack)
         ).order_by("taken_at", "id")

@@ -117,6 +117,20 @@ def record_version(record: HubRecord) -> str:
     return record.last_modified.isoformat() if record.last_modified else ""
 
 
+# What `detail_version` says of a detail fetched for a record that has neither
+# sha nor lastModified: not empty, which means "no detail fetched yet".
+DETAIL_WITHOUT_VERSION = "-"
+
+
+def detail_version(record: HubRecord) -> str:
+    """What the catalog's `detail_version` holds once this record's detail is fetched.
+
+    The record's version, or `DETAIL_WITHOUT_VERSION` when it has none, so
+    that a detail deferred (the catalog's "") is still told from one fetched.
+    """
+    return record_version(record) or DETAIL_WITHOUT_VERSION
+
+
 def dedupe_records(records: Iterable[HubRecord]) -> dict[str, HubRecord]:
     """One record per Hub id, the last one winning (pages can overlap)."""
     by_id: dict[str, HubRecord] = {}
@@ -146,7 +160,7 @@ def _catalog_values(record: HubRecord, aliases: dict[str, int]) -> tuple:
         record.created_at,
         record.private,
         record.gated,
-        record_version(record) if record.has_detail else "",
+        detail_version(record) if record.has_detail else "",
         list(record.hub_tags),
         [list(pair) for pair in record.base_models],
     )

@@ -12,7 +12,7 @@ from registry.models import Family, HubModel
 
 class SnapshotQuerySet(models.QuerySet):
     def visible(self) -> SnapshotQuerySet:
-        """Snapshots readers may see: only complete ones (atomic publish)."""
+        """Snapshots readers may see: only complete ones (atomic publish), of any kind."""
         return self.filter(status=Snapshot.Status.COMPLETE)
 
     def served(self) -> SnapshotQuerySet:
@@ -52,8 +52,13 @@ class Snapshot(models.Model):
     )
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUB)
     # A daily snapshot writes the daily history only, no observations: it is
-    # never the leaderboard readers are served (selectors.latest_snapshot).
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.HOURLY)
+    # never the leaderboard readers are served (`SnapshotQuerySet.served`).
+    kind = models.CharField(
+        max_length=8,
+        choices=Kind.choices,
+        default=Kind.HOURLY,
+        help_text="Hourly snapshots write observations; the daily crawl writes the daily table.",
+    )
     source_name = models.CharField(
         max_length=300, blank=True, help_text="The Hub endpoint, or the archived file's name."
     )
@@ -80,6 +85,14 @@ class Snapshot(models.Model):
         default=3600, help_text="How long this snapshot counts as fresh."
     )
     error = models.TextField(blank=True)
+    records_skipped = models.PositiveIntegerField(
+        default=0, help_text="Odd records left out (the rest was published)."
+    )
+    skipped_reasons = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Reason → {"count": n, "examples": [Hub ids]} for the records left out.',
+    )
     baseline_24h = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -173,6 +186,79 @@ class Observation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} @ {self.snapshot_id}"
+
+
+class Crawl(models.Model):
+    """One whole-Hub daily crawl: its cursor checkpoint, progress and outcome.
+
+    The crawl pages through every public model over several runs (beat ticks,
+    or `manage.py crawl`); each page read is staged (`CrawlPage`) in the same
+    transaction that advances `next_url`, so a kill loses at most the page in
+    flight and a resume neither repeats nor skips one. When the listing ends,
+    the staged pages are published in one transaction as a daily snapshot
+    (`snapshots.crawl`).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running"  # a run is paging (or was killed while it did)
+        PAUSED = "paused"  # budget, quota or the Hub stopped a run: the next one resumes
+        COMPLETE = "complete"
+        FAILED = "failed"  # outlived its day, or could not be published
+
+    day = models.DateField(help_text="The UTC day the crawl was started for.")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True
+    )
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    next_url = models.TextField(
+        blank=True, help_text="The next listing page to read; empty once the listing is done."
+    )
+    listing_done = models.BooleanField(default=False)
+    pages_done = models.PositiveIntegerField(default=0)
+    records_read = models.PositiveIntegerField(default=0, help_text="Records the Hub returned.")
+    records_staged = models.PositiveIntegerField(default=0)
+    records_skipped = models.PositiveIntegerField(default=0)
+    skipped_reasons = models.JSONField(default=dict, blank=True)
+    runs = models.PositiveIntegerField(default=0, help_text="Runs that worked on it.")
+    calls_used = models.PositiveIntegerField(default=0)
+    quota_remaining = models.PositiveIntegerField(null=True, blank=True)
+    quota_limit = models.PositiveIntegerField(null=True, blank=True)
+    quota_resets_at = models.DateTimeField(null=True, blank=True)
+    snapshot = models.OneToOneField(
+        Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="crawl"
+    )
+    error = models.TextField(blank=True, help_text="Why the last run stopped early.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["-day"], name="crawl_day")]
+
+    def __str__(self) -> str:
+        return f"crawl {self.day} ({self.status}, {self.pages_done} pages)"
+
+
+class CrawlPage(models.Model):
+    """One staged listing page of a crawl: the records it held, as JSON text.
+
+    A page per row (about 1,000 records in one text value) is one cheap
+    INSERT per upstream call, cheaper than a row per record even with COPY,
+    and PostgreSQL compresses the text. Deleted when the crawl publishes.
+    """
+
+    crawl = models.ForeignKey(Crawl, on_delete=models.CASCADE, related_name="pages")
+    number = models.PositiveIntegerField()
+    records = models.TextField(help_text="A JSON array of the page's well-formed raw records.")
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["crawl", "number"], name="crawl_page_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"page {self.number} of {self.crawl_id}"
 
 
 class Lease(models.Model):

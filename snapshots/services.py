@@ -27,12 +27,14 @@ from webhooks.services import events_publish
 from .anomalies import anomalies_detect, anomalies_recompute_after, anomaly_events
 from .daily import daily_history_from_snapshot
 from .deltas import snapshot_compute_deltas, snapshots_recompute_after
-from .ingest import IN_CHUNK, record_version, snapshot_ingest
+from .hot_tier import Listing, hot_tier_listings, watched_model_ids
+from .ingest import IN_CHUNK, detail_version, snapshot_ingest
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
 from .models import Observation, Snapshot
 from .rollups import family_rollups_compute
 from .scoring import snapshot_compute_components
 from .selectors import snapshot_completed_facts
+from .skips import SkippedRecords
 
 logger = logging.getLogger("modelboard.refresh")
 
@@ -262,15 +264,19 @@ def snapshot_refresh(
     sort: str | None = None,
     on_progress: Callable[[RefreshProgress], None] | None = None,
 ) -> Snapshot:
-    """Take a snapshot of the Hub and publish it if it completes.
+    """Take a snapshot of the Hub's hot tier and publish it if it completes.
 
-    Pages through the listing under a call budget, fetches detail only for
+    Reads the hot tier's listings (`snapshots.hot_tier`: top `max_models` by
+    downloads and by trending score, models created in the last days; `sort`
+    asks for one listing in that order instead) under a call budget, fetches detail only for
     models that are new or changed since their last detail, then writes and
     publishes everything in one transaction. Running out of budget while
     listing leaves the snapshot `partial`, and a Hub that keeps failing leaves
     it `failed`; either way the previous complete snapshot keeps serving.
     Running out while fetching details defers the rest to the next refresh.
-    Raises RefreshInProgress if another refresh holds the lease.
+    An odd record (one the database could not store) is left out and
+    counted on the snapshot (`records_skipped`, `skipped_reasons`); the rest
+    is published. Raises RefreshInProgress if another refresh holds the lease.
     """
     budget_limit = settings.REFRESH_CALL_BUDGET if call_budget is None else call_budget
     budget = CallBudget(budget_limit)
@@ -303,9 +309,8 @@ def snapshot_refresh(
             snapshot=snapshot,
             client=client,
             lease=lease,
-            max_models=settings.REFRESH_MAX_MODELS if max_models is None else max_models,
+            listings=hot_tier_listings(now=now, size=max_models, sort=sort),
             page_size=page_size or settings.REFRESH_PAGE_SIZE,
-            sort=sort or settings.REFRESH_SORT,
             on_progress=on_progress or (lambda progress: None),
         )
     except BudgetExhausted as exc:
@@ -360,38 +365,85 @@ def _record_calls(snapshot: Snapshot, client: HubClient) -> None:
         snapshot.quota_limit = limits.limit
 
 
+def _read_listings(
+    *,
+    snapshot: Snapshot,
+    client: HubClient,
+    lease,
+    listings: Sequence[Listing],
+    page_size: int,
+    skipped: SkippedRecords,
+    on_progress: Callable[[RefreshProgress], None],
+) -> tuple[dict[str, dict], dict[str, HubRecord]]:
+    """Read the hot tier's listings into one record per model.
+
+    A model in several listings is kept once (the latest read). An odd
+    record is counted on `skipped` and left out; so is a model listed twice
+    by the same listing (pages that overlap).
+    """
+    raw_by_id: dict[str, dict] = {}
+    records: dict[str, HubRecord] = {}
+    for listing in listings:
+        limit = page_size if listing.max_models is None else min(page_size, listing.max_models)
+        in_listing: set[str] = set()
+        for page in client.iter_model_pages(
+            sort=listing.sort, limit=limit, expand=LISTING_EXPAND, max_models=listing.max_models
+        ):
+            lease_renew(token=lease)
+            older = False
+            for raw in page.records:
+                snapshot.source_count += 1
+                try:
+                    record = parse_hub_record(raw)
+                except RecordError as exc:
+                    skipped.add_error(exc, raw)
+                    logger.warning("skipping an odd Hub record (%s): %s", exc.reason, exc)
+                    continue
+                if listing.created_since is not None and (
+                    record.created_at is None or record.created_at < listing.created_since
+                ):
+                    older = True  # newest first: the rest of the listing is older still
+                    break
+                if record.hub_id in in_listing:
+                    skipped.add_duplicate(record.hub_id)
+                    continue
+                in_listing.add(record.hub_id)
+                raw_by_id[record.hub_id] = raw
+                records[record.hub_id] = record
+            snapshot.models_seen = len(records)
+            on_progress(RefreshProgress("listing", len(records), client.calls_made))
+            if older:
+                break
+    return raw_by_id, records
+
+
 def _run_refresh(
     *,
     snapshot: Snapshot,
     client: HubClient,
     lease,
-    max_models: int,
+    listings: Sequence[Listing],
     page_size: int,
-    sort: str,
     on_progress: Callable[[RefreshProgress], None],
 ) -> None:
-    raw_by_id: dict[str, dict] = {}
-    records: dict[str, HubRecord] = {}
-    skipped = 0
-    for page in client.iter_model_pages(
-        sort=sort, limit=min(page_size, max_models), expand=LISTING_EXPAND, max_models=max_models
-    ):
-        lease_renew(token=lease)
-        for raw in page.records:
-            snapshot.source_count += 1
-            try:
-                record = parse_hub_record(raw)
-            except RecordError as exc:
-                skipped += 1
-                logger.warning("skipping a malformed Hub record: %s", exc)
-                continue
-            raw_by_id[record.hub_id] = raw
-            records[record.hub_id] = record
-        snapshot.models_seen = len(records)
-        on_progress(RefreshProgress("listing", len(records), client.calls_made))
+    skipped = SkippedRecords()
+    raw_by_id, records = _read_listings(
+        snapshot=snapshot,
+        client=client,
+        lease=lease,
+        listings=listings,
+        page_size=page_size,
+        skipped=skipped,
+        on_progress=on_progress,
+    )
+    # Watched models are fetched whatever their rank (none until watchlists exist).
+    watched = [hub_id for hub_id in watched_model_ids() if hub_id not in records]
 
     versions = _detail_versions(list(records))
-    stale = [r.hub_id for r in records.values() if versions.get(r.hub_id) != record_version(r)]
+    # A detail fetched is marked even for a record with neither sha nor
+    # lastModified (`detail_version`), so one deferred is fetched next time.
+    stale = [r.hub_id for r in records.values() if versions.get(r.hub_id) != detail_version(r)]
+    stale += watched
     fetched = 0
     for position, hub_id in enumerate(stale):
         try:
@@ -406,9 +458,13 @@ def _run_refresh(
         try:
             # A model without a card or safetensors still had its detail
             # fetched: say so, or it would be fetched again on every run.
-            records[hub_id] = parse_hub_record({**raw_by_id[hub_id], "cardData": None, **detail})
+            records[hub_id] = parse_hub_record(
+                {**raw_by_id.get(hub_id, {}), "cardData": None, **detail}
+            )
         except RecordError as exc:
-            logger.warning("skipping malformed detail for %s: %s", hub_id, exc)
+            skipped.add_error(exc, detail)
+            records.pop(hub_id, None)  # what the database cannot store stays out
+            logger.warning("skipping an odd detail for %s (%s): %s", hub_id, exc.reason, exc)
             continue
         fetched += 1
         if position % 25 == 24:
@@ -428,7 +484,9 @@ def _run_refresh(
         snapshot.models_seen = result.models_seen
         snapshot.finished_at = timezone.now()
         _record_calls(snapshot, client)
-        if skipped:
-            snapshot.error = f"{skipped} malformed record(s) skipped"
+        snapshot.records_skipped = skipped.total
+        snapshot.skipped_reasons = skipped.reasons
+        if skipped.total:
+            snapshot.error = skipped.summary()
         snapshot.save()
         snapshot_publish(snapshot=snapshot, touched_model_ids=result.touched_model_ids)

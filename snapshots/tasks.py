@@ -65,3 +65,20 @@ def recompute_family_rollups() -> int:
     snapshot is rolled up in the request itself, the history here.
     """
     return rollups.family_rollups_recompute()
+
+
+@shared_task(name="snapshots.tasks.crawl_hub", ignore_result=True)
+def crawl_hub() -> str | None:
+    """Work on the daily crawl (beat: every CRAWL_EVERY_MINUTES); skip if a run holds it."""
+    from django.conf import settings
+
+    from . import crawl
+
+    if not settings.CRAWL_ENABLED:
+        return None
+    try:
+        outcome = crawl.crawl_run()
+    except crawl.CrawlInProgress as exc:
+        logger.info("crawl run skipped: %s", exc)
+        return None
+    return outcome.outcome

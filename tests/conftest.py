@@ -88,4 +88,7 @@ def hub_settings(settings):
     settings.HUB_MAX_WAIT_SECONDS = 2
     settings.REFRESH_PAGE_SIZE = 100
     settings.REFRESH_CALL_BUDGET = 100
+    # One listing by downloads, as before tiers; tests of the tier set their own.
+    settings.HOT_TIER_SORTS = ["downloads"]
+    settings.HOT_TIER_NEW_DAYS = 0
     return settings

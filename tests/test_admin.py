@@ -77,7 +77,7 @@ def test_refresh_now_takes_a_snapshot(
 ):
     hub = replay_hub(hub_records(8))
     settings.HF_ENDPOINT = hub.url
-    settings.REFRESH_MAX_MODELS = 8
+    settings.HOT_TIER_SIZE = 8
     with django_capture_on_commit_callbacks(execute=True) as queued:
         response = client.post("/admin/snapshots/snapshot/refresh/", follow=True)
     assert queued, "the refresh is queued on commit"

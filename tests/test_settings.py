@@ -91,6 +91,7 @@ def test_in_debug_with_nothing_else_it_runs_embedded_on_a_development_key():
     assert s["debug"] is True
     assert s["beat"]["refresh-hub-snapshot"] == [3600.0, 3240]
     assert s["beat"]["prune-observations"] == [86400.0, 77760]
+    assert s["beat"]["crawl-hub-daily"] == [900.0, 810]
     # Every entry expires before its next run is due.
     assert all(0 < expires < period for period, expires in s["beat"].values())
 

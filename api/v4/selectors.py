@@ -55,8 +55,13 @@ def snapshot_list(*, status: str | None) -> QuerySet[Snapshot]:
 
 
 def latest_refresh() -> Snapshot | None:
-    """The newest Hub refresh run, whatever its status (imports and the demo aside)."""
-    return Snapshot.objects.filter(source=Snapshot.Source.HUB).order_by("-taken_at", "-id").first()
+    """The newest hourly Hub refresh run, whatever its status (imports, the demo and
+    the daily crawl aside: the crawl has its own health check)."""
+    return (
+        Snapshot.objects.filter(source=Snapshot.Source.HUB, kind=Snapshot.Kind.HOURLY)
+        .order_by("-taken_at", "-id")
+        .first()
+    )
 
 
 def refresh_runs_since(*, since) -> list[Snapshot]:

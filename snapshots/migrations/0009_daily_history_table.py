@@ -37,6 +37,7 @@ class Migration(migrations.Migration):
                     ("daily", "Daily crawl (daily history only)"),
                 ],
                 default="hourly",
+                help_text="Hourly snapshots write observations; the daily crawl writes the daily table.",
                 max_length=8,
             ),
         ),

@@ -75,6 +75,7 @@ def test_it_answers_200_with_every_check_when_all_is_well(client, fresh, setting
         "queues",
         "snapshot",
         "refresh",
+        "crawl",
         "quota",
         "cache_hit_rate",
         "cache_memory",

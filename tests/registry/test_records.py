@@ -333,3 +333,50 @@ def test_it_makes_records_immutable():
 
     with pytest.raises(AttributeError):
         record.likes = 3
+
+
+def test_the_text_limits_are_the_catalogs_column_sizes():
+    from registry.models import HubModel
+    from registry.records import TEXT_LIMITS
+
+    assert {name: HubModel._meta.get_field(name).max_length for name in TEXT_LIMITS} == TEXT_LIMITS
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"library_name": "l" * 65}, "library_name", "too_long"),
+        ({"author": "a" * 101}, "author", "too_long"),
+        ({"tags": ["license:" + "x" * 65]}, "license", "too_long"),
+        ({"gated": "g" * 17}, "gated", "too_long"),
+        ({"sha": "s\x00"}, "sha", "nul_character"),
+        ({"tags": ["ok", "a\x00b"]}, "tags", "nul_character"),
+        ({"tags": ["base_model:finetune:x/\x00"]}, "tags", "nul_character"),
+        ({"pipeline_tag": "\udc80"}, "pipeline_tag", "lone_surrogate"),
+        ({"tags": ["\ud83d"]}, "tags", "lone_surrogate"),
+        ({"createdAt": "9999-12-31T23:59:59-00:01"}, "createdAt", "date_overflow"),
+        ({"lastModified": "0001-01-01T00:00:00+01:00"}, "lastModified", "date_overflow"),
+        ({"likes": 2**64}, "likes", "beyond_64_bits"),
+        ({"downloads": "many"}, "downloads", "invalid"),
+    ],
+)
+def test_it_refuses_what_the_database_cannot_store_with_its_reason(fields, field, reason):
+    with pytest.raises(RecordError) as excinfo:
+        parse_hub_record({"id": "org/odd", **fields})
+    assert (excinfo.value.field, excinfo.value.reason, excinfo.value.hub_id) == (
+        field,
+        reason,
+        "org/odd",
+    )
+
+
+def test_it_keeps_unicode_text_and_reads_an_over_long_card_license_leniently():
+    record = parse_hub_record(
+        {
+            "id": "org/ünï",
+            "author": "日本",
+            "tags": ["license:mit", "😀"],
+            "cardData": {"license": "see the file LICENSE in this repository for the terms " * 2},
+        }
+    )
+    assert (record.author, record.license, record.hub_tags[-1]) == ("日本", "mit", "😀")

@@ -118,3 +118,75 @@ def test_it_imports_the_archived_hub_data_once(hub_trending):
     again = run(hub_trending)
     assert "Imported 0 snapshot(s)" in again and f"{len(files)} already imported" in again
     assert Snapshot.objects.count() == 256 and Observation.objects.count() == count
+
+
+ODD_RECORDS = {
+    "over-long library_name": (hub_record("a/odd", library_name="l" * 80), "library_name"),
+    "NUL": (hub_record("a/odd", tags=["transformers", "bad\x00tag"]), "NUL"),
+    "lone surrogate": (hub_record("a/odd", author="a\ud800b"), "lone surrogate"),
+    "overflowing date": (hub_record("a/odd", lastModified="9999-12-31T22:00:00-04:00"), "overflow"),
+    "2**64 likes": (hub_record("a/odd", likes=2**64), "64-bit"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_RECORDS))
+def test_it_names_an_odd_record_and_imports_nothing(case, tmp_path):
+    record, words = ODD_RECORDS[case]
+    good = write(tmp_path / "2026-03-01T0000Z.json", [hub_record("a/good")])
+    odd = write(tmp_path / "2026-03-02T0000Z.json", [hub_record("a/fine"), record])
+    with pytest.raises(CommandError) as excinfo:
+        run(good, odd)
+    message = str(excinfo.value)
+    assert excinfo.value.returncode == 1
+    assert "2026-03-02T0000Z.json" in message and "record 1" in message and "a/odd" in message
+    assert words in message and "nothing was written" in message
+    assert not Snapshot.objects.exists() and not HubModel.objects.exists()
+
+
+def test_it_shows_no_traceback_for_an_odd_record(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.snapshots.test_refresh_killed import database_url
+
+    odd = write(tmp_path / "2026-03-02T0000Z.json", [hub_record("a/odd", likes=2**64)])
+    env = {**__import__("os").environ, "DATABASE_URL": database_url()}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "import_snapshots", odd, "--no-progress"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "2026-03-02T0000Z.json" in done.stderr and "a/odd" in done.stderr
+
+
+def test_a_folder_import_is_all_or_nothing_when_a_later_file_fails_to_write(tmp_path, monkeypatch):
+    from django.db import DataError
+
+    from snapshots.management.commands import import_snapshots
+
+    write(tmp_path / "2026-03-01T0000Z.json", [hub_record("a/first")])
+    write(tmp_path / "2026-03-02T0000Z.json", [hub_record("a/second")])
+    real = import_snapshots.snapshot_import
+
+    def failing_on_the_second(*, archive, **kwargs):
+        if archive.path.name.startswith("2026-03-02"):
+            raise DataError("value too long for type character varying(64)")
+        return real(archive=archive, **kwargs)
+
+    monkeypatch.setattr(import_snapshots, "snapshot_import", failing_on_the_second)
+    with pytest.raises(CommandError) as excinfo:
+        run(tmp_path)
+    message = str(excinfo.value)
+    assert excinfo.value.returncode == 1
+    assert "2026-03-02T0000Z.json" in message and "could not be written" in message
+    assert "nothing was written" in message and "1 file(s) imported before it" in message
+    assert not Snapshot.objects.exists() and not HubModel.objects.exists()
+
+    monkeypatch.setattr(import_snapshots, "snapshot_import", real)
+    assert "Imported 2 snapshot(s) with 2 observations" in run(tmp_path)

@@ -113,7 +113,9 @@ def test_it_skips_malformed_records_and_says_so(replay_hub, hub_settings):
     snapshot = snapshot_refresh(client=client_for(hub), max_models=10, page_size=10)
     assert snapshot.status == Snapshot.Status.COMPLETE
     assert snapshot.models_seen == 5
-    assert "1 malformed record" in snapshot.error
+    assert "1 odd record(s) skipped (invalid 1)" in snapshot.error
+    assert snapshot.records_skipped == 1
+    assert snapshot.skipped_reasons == {"invalid": {"count": 1, "examples": ["bad/record"]}}
 
 
 def test_it_fails_cleanly_when_the_hub_keeps_failing(replay_hub, hub_settings):

@@ -1,9 +1,14 @@
 """manage.py import_snapshots PATH...: archived Hub snapshots into the database.
 
 Every file is read and checked before anything is written, so a bad file
-stops the whole import with nothing half-done. Each file becomes one
-snapshot; a file imported before is recognised by its bytes and skipped.
-Files are imported in the order they were taken, oldest first.
+(an odd record too: an over-long field, a NUL, a lone surrogate, a date that
+overflows, a count past 64 bits) stops the whole import, naming the file and
+the record, with nothing written and exit status 1. The import is then
+all-or-nothing: the files are written in one transaction, so a file that
+fails while being written (a database error) rolls back the ones before it
+too. Each file becomes one snapshot; a file imported before is recognised by
+its bytes and skipped. Files are imported in the order they were taken,
+oldest first.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import time
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, transaction
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
@@ -96,17 +102,33 @@ class Command(BaseCommand):
         # deltas are computed (file names need not sort by time).
         checked.sort(key=lambda item: item[2])
         created = skipped = observations = 0
-        for archive, records, when in tqdm(checked, desc="Importing", unit="file", disable=hide):
-            outcome = snapshot_import(archive=archive, records=records, taken_at=when)
-            if outcome.created:
-                created += 1
-                observations += outcome.snapshot.models_seen
-            else:
-                skipped += 1
-                if opts["verbosity"] >= 2:
-                    self.stdout.write(
-                        f"{archive.path.name}: already imported as snapshot #{outcome.snapshot.pk}"
-                    )
+        already: list[str] = []
+        archive = None
+        try:
+            with transaction.atomic():
+                for archive, records, when in tqdm(
+                    checked, desc="Importing", unit="file", disable=hide
+                ):
+                    outcome = snapshot_import(archive=archive, records=records, taken_at=when)
+                    if outcome.created:
+                        created += 1
+                        observations += outcome.snapshot.models_seen
+                    else:
+                        skipped += 1
+                        already.append(
+                            f"{archive.path.name}: already imported as snapshot "
+                            f"#{outcome.snapshot.pk}"
+                        )
+        except DatabaseError as exc:
+            failed = archive.path if archive is not None else "the import"
+            raise CommandError(
+                f"{failed}: could not be written ({type(exc).__name__}: "
+                f"{str(exc).strip()[:300]}); nothing was written: the {created} file(s) "
+                "imported before it in this run were rolled back with it"
+            ) from exc
+        if opts["verbosity"] >= 2:
+            for line in already:
+                self.stdout.write(line)
         elapsed = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
