@@ -244,7 +244,7 @@ def delivery_attempt(*, delivery: Delivery) -> DeliveryAttempt:
             response_body=result.body.decode("utf-8", "replace"),
             succeeded=outcome.succeeded,
             error_class=outcome.error_class,
-            error=outcome.error[:300],
+            error=outcome.error,
         )
         disable_reason = _settle(
             delivery, outcome, status_code=result.status_code, retry_after=retry_after

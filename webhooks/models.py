@@ -123,7 +123,9 @@ class Delivery(models.Model):
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=200, blank=True)
+    # Text, not a bounded CharField: an error comes from outside (a resolver,
+    # a TLS library, a receiver) and must never fail the write that records it.
+    last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -188,7 +190,7 @@ class DeliveryAttempt(models.Model):
     error_class = models.CharField(
         max_length=16, choices=ErrorClass.choices, blank=True, default=""
     )
-    error = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)  # text from outside: see Delivery.last_error
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -13,6 +13,9 @@ from .models import DeliveryAttempt
 from .ssrf import AddressRefused, pinned_session, url_check
 
 ErrorClass = DeliveryAttempt.ErrorClass
+# Error texts are cut to this, to keep the log readable; the fields holding
+# them are unbounded, so a longer one could never fail the write.
+ERROR_CHARS = 500
 
 
 @dataclass
@@ -40,7 +43,7 @@ def send(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         target = url_check(url)
     except AddressRefused as exc:
         result.error_class = ErrorClass.INSECURE if exc.insecure else ErrorClass.SSRF
-        result.error = exc.reason[:300]
+        result.error = exc.reason[:ERROR_CHARS]
         return result
     result.address = str(target.address)
     total = settings.WEBHOOK_TOTAL_TIMEOUT
@@ -98,4 +101,4 @@ def _classify(exc: Exception, *, cut: bool, total: float) -> tuple[str, str]:
 
 
 def _short(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
+    return f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
