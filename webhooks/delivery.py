@@ -26,8 +26,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Delivery, DeliveryAttempt, Subscription
-from .secrets import secret_decrypt, signature_header
-from .transport import send
+from .secrets import SecretUnreadable, secret_decrypt, signature_header
+from .transport import SendResult, send
 
 logger = logging.getLogger("modelboard.webhooks")
 
@@ -71,7 +71,11 @@ def signing_secrets(subscription: Subscription, *, now: datetime) -> list[str]:
     found = [secret_decrypt(subscription.secret_encrypted)]
     expires = subscription.previous_secret_expires_at
     if subscription.previous_secret_encrypted and expires and expires > now:
-        found.append(secret_decrypt(subscription.previous_secret_encrypted))
+        try:
+            found.append(secret_decrypt(subscription.previous_secret_encrypted))
+        except SecretUnreadable as exc:
+            # The current secret still signs; only the overlap is lost.
+            logger.warning("subscription %s: previous secret skipped: %s", subscription.pk, exc)
     return found
 
 
@@ -221,8 +225,21 @@ def delivery_attempt(*, delivery: Delivery) -> DeliveryAttempt:
 
     started = timezone.now()
     body = envelope_body(delivery)
-    headers = request_headers(delivery, body=body, now=started)
-    result = send(url=delivery.subscription.url, body=body.encode(), headers=headers)
+    try:
+        headers = request_headers(delivery, body=body, now=started)
+    except SecretUnreadable as exc:
+        # Nothing is sent unsigned: the attempt fails, is logged and retried
+        # on schedule (the key may come back into WEBHOOK_SECRET_KEYS).
+        logger.error(
+            "webhook %s to subscription %s not sent: %s",
+            delivery.msg_id,
+            delivery.subscription_id,
+            exc,
+        )
+        headers = {}
+        result = SendResult(error_class=ErrorClass.SECRET, error=str(exc))
+    else:
+        result = send(url=delivery.subscription.url, body=body.encode(), headers=headers)
     outcome = judge(result.status_code, result.error_class, result.error)
     finished = timezone.now()
     retry_after = None

@@ -172,6 +172,7 @@ class DeliveryAttempt(models.Model):
         SSRF = "ssrf", "refused address"
         INSECURE = "insecure", "HTTPS required"
         WORKER_LOST = "worker_lost", "worker lost"
+        SECRET = "secret", "signing secret unreadable"
         OTHER = "other"
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="log")
