@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from registry.models import Organization
 
-from .delivery import deliveries_enqueue, new_msg_id
+from .delivery import new_msg_id
 from .models import (
     SUBSCRIBABLE_TYPES,
     Delivery,
@@ -28,6 +28,7 @@ from .models import (
     EventType,
     Subscription,
 )
+from .queueing import deliveries_enqueue
 from .secrets import SecretUnreadable, secret_encrypt, secret_generate, secret_reencrypt
 from .ssrf import AddressRefused, url_check
 

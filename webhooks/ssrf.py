@@ -223,6 +223,10 @@ class SocketDeadline:
         return sock
 
     def start(self, seconds: float) -> None:
+        """Arm the deadline for one exchange (a kept-alive session arms it for each)."""
+        with self._lock:
+            self.expired = False
+            self._sockets = [sock for sock in self._sockets if sock.fileno() != -1]
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self._timer.start()
