@@ -255,6 +255,11 @@ def next_delay(*, attempts: int, retry_after: float | None) -> float | None:
     return schedule[attempts - 1] * random.uniform(1 - jitter, 1 + jitter)
 
 
+def outside_text(text: str) -> str:
+    """Text from a receiver or a library, made storable: PostgreSQL refuses NUL in text."""
+    return text.replace("\x00", "\ufffd")
+
+
 @dataclass
 class Sent:
     """One claimed delivery's attempt, as it went, ready to be logged and settled."""
@@ -346,7 +351,7 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
         fields["status"].append((delivery.pk, str(delivery.status)))
         fields["last_status_code"].append((delivery.pk, item.result.status_code))
-        fields["last_error"].append((delivery.pk, outcome.error))
+        fields["last_error"].append((delivery.pk, outside_text(outcome.error)))
         if delivery.status == Status.PENDING:
             fields["next_attempt_at"].append((delivery.pk, delivery.next_attempt_at))
         else:
@@ -371,10 +376,10 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
                 request_headers=item.headers,
                 status_code=item.result.status_code,
                 latency_ms=item.result.latency_ms,
-                response_body=item.result.body.decode("utf-8", "replace"),
+                response_body=outside_text(item.result.body.decode("utf-8", "replace")),
                 succeeded=item.outcome.succeeded,
                 error_class=item.outcome.error_class,
-                error=item.outcome.error,
+                error=outside_text(item.outcome.error),
             )
             for item in sent
         )

@@ -113,3 +113,20 @@ def test_health_is_degraded_when_deliveries_go_past_their_last_attempt(
     assert status == 503 and "backlog" in body["degraded"]
     assert body["checks"]["backlog"]["deliveries"]["over_limit"] == 1
     assert "past their last attempt" in body["checks"]["backlog"]["detail"]
+
+
+def test_a_response_body_with_nul_bytes_is_logged_not_a_failed_settle(
+    org, receiver, loopback_allowed
+):
+    from .conftest import Reply
+    from .support import publish, subscribe
+
+    receiver.default = Reply(500, body=b"bad\x00binary\x00")
+    subscribe(org, receiver.url)
+    publish()
+    delivery = Delivery.objects.get()
+    assert delivery_run(delivery_id=delivery.pk) == "pending"
+    [attempt] = DeliveryAttempt.objects.all()
+    assert attempt.response_body == "bad\ufffdbinary\ufffd" and attempt.status_code == 500
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.PENDING and delivery.last_error == "HTTP 500"
