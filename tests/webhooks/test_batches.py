@@ -6,8 +6,10 @@ so a fan-out to many subscriptions costs a fraction of a statement each.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
@@ -16,10 +18,11 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from webhooks import delivery as delivery_module
-from webhooks import tasks
+from webhooks import tasks, transport
 from webhooks.delivery import deliveries_run
 from webhooks.models import Delivery, DeliveryAttempt, Subscription
 from webhooks.queueing import CLAIM_BATCH, deliveries_enqueue
+from webhooks.ssrf import url_check
 
 from .conftest import Reply, make_org
 from .support import publish, subscribe
@@ -160,3 +163,57 @@ def test_a_settle_for_a_lease_that_expired_and_was_reclaimed_changes_nothing(
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERING and delivery.claimed_until == other_lease
     assert DeliveryAttempt.objects.count() == 1  # the attempt happened: it is logged
+
+
+@pytest.fixture
+def keepalive_receiver():
+    """An HTTP/1.1 receiver that keeps connections open and notes each request's client port."""
+    ports = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            ports.append(self.client_address[1])
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    transport.sessions.clear()
+    yield f"http://127.0.0.1:{server.server_address[1]}", ports
+    server.shutdown()
+    server.server_close()
+    transport.sessions.clear()
+
+
+def test_connections_are_kept_alive_between_deliveries(org, keepalive_receiver, loopback_allowed):
+    url, ports = keepalive_receiver
+    subscribe(org, url + "/a")
+    subscribe(org, url + "/b")
+    publish()
+    publish()
+    for delivery in Delivery.objects.order_by("pk"):
+        assert deliveries_run(delivery_ids=[delivery.pk])[delivery.pk] == "succeeded"
+    assert len(ports) == 4 and len(set(ports)) == 1  # one connection for all four
+
+
+def test_a_kept_session_is_reused_only_for_the_same_checked_address(loopback_allowed):
+    first = url_check("http://127.0.0.1:9/hook")
+    session = transport.sessions.take(first)
+    transport.sessions.give_back(first, session)
+    assert transport.sessions.take(url_check("http://127.0.0.1:9/other")) is session
+    transport.sessions.give_back(first, session)
+    # Another address (what a name resolves to may change): never the pinned session.
+    elsewhere = transport.sessions.take(url_check("http://127.0.0.2:9/hook"))
+    assert elsewhere is not session
+    assert elsewhere.get_adapter("http://127.0.0.2:9/").target.address == ipaddress.ip_address(
+        "127.0.0.2"
+    )
+    transport.sessions.clear()
