@@ -87,8 +87,9 @@ def delivery_backlog(*, now: datetime) -> dict:
     For health and /metrics: a growing `due` (or an old `oldest_due_at`)
     means workers are not keeping up; `waiting` is the retry schedule at work.
     `over_limit` counts open deliveries past their last attempt (the retry
-    schedule's length plus the first try): attempts are made but their
-    outcome is not recorded, a fault in the sender itself. `failing_endpoints`
+    schedule's length plus the first try, plus one more that a worker lost
+    on the last attempt may take): attempts are made but their outcome is
+    not recorded, a fault in the sender itself. `failing_endpoints`
     are active endpoints in a failure streak; `disabled_recently` were turned
     off for failing (or 410) in the last day. Three counting queries whatever
     the backlog.
@@ -108,7 +109,7 @@ def delivery_backlog(*, now: datetime) -> dict:
             "next_attempt_at",
             filter=Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now),
         ),
-        over_limit=Count("pk", filter=Q(attempts__gt=len(settings.WEBHOOK_RETRY_SCHEDULE) + 1)),
+        over_limit=Count("pk", filter=Q(attempts__gt=len(settings.WEBHOOK_RETRY_SCHEDULE) + 2)),
     )
     counts["failing_endpoints"] = Subscription.objects.filter(
         is_active=True, failing_since__isnull=False
