@@ -398,13 +398,9 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
         )
         # A success ends a streak; a failure in the same batch starts a new one.
         if recovered:
-            Subscription.objects.filter(pk__in=recovered).update(
-                last_success_at=now, failing_since=None
-            )
+            _locked_in_id_order(recovered).update(last_success_at=now, failing_since=None)
         if failing:
-            Subscription.objects.filter(pk__in=failing).update(
-                failing_since=Coalesce(F("failing_since"), now)
-            )
+            _locked_in_id_order(failing).update(failing_since=Coalesce(F("failing_since"), now))
             limit = timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
             for sub_id, failing_since, last_success in Subscription.objects.filter(
                 pk__in=failing.difference(gone)
@@ -420,6 +416,13 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
                     disable.append((by_id[sub_id], f"every delivery failed for {days} days"))
     disable.extend((sub, "the endpoint answered 410 Gone") for sub in gone.values())
     return disable
+
+
+def _locked_in_id_order(ids: set[int]):
+    """These subscriptions, locked in id order as claims and publishes lock them (no deadlock)
+    by the UPDATE that follows: one statement."""
+    in_order = Subscription.objects.filter(pk__in=ids).order_by("pk").select_for_update()
+    return Subscription.objects.filter(pk__in=in_order.values("pk"))
 
 
 def deliveries_run(*, delivery_ids: list[int], now: datetime | None = None) -> dict[int, str]:
