@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -418,6 +418,23 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
     return disable
 
 
+DEADLOCK_TRIES = 3
+
+
+def _retrying_deadlocks(work):
+    """Run a transaction again if the database broke a deadlock or a serialization
+    conflict by aborting it (everything it did was rolled back)."""
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            conflict = getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")
+            if not conflict or attempt == DEADLOCK_TRIES or connection.in_atomic_block:
+                raise
+            logger.warning("webhook deliveries: %s; trying again", exc)
+    raise AssertionError("unreachable")
+
+
 def _locked_in_id_order(ids: set[int]):
     """These subscriptions, locked in id order as claims and publishes lock them (no deadlock)
     by the UPDATE that follows: one statement."""
@@ -434,13 +451,17 @@ def deliveries_run(*, delivery_ids: list[int], now: datetime | None = None) -> d
     """
     from .services import subscription_disable_for_failure
 
-    claimed = deliveries_claim(delivery_ids=delivery_ids, now=now or timezone.now())
+    claimed = _retrying_deadlocks(
+        lambda: deliveries_claim(delivery_ids=delivery_ids, now=now or timezone.now())
+    )
     outcomes = claimed.outcomes
     if not claimed.deliveries:
         return outcomes
     try:
         sent = deliveries_send(claimed.deliveries)
-        disable = deliveries_settle(sent, lease_until=claimed.lease_until)
+        disable = _retrying_deadlocks(
+            lambda: deliveries_settle(sent, lease_until=claimed.lease_until)
+        )
         for delivery in claimed.deliveries:
             outcomes[delivery.pk] = delivery.status
         for subscription, reason in disable:

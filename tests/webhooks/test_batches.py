@@ -12,7 +12,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -217,3 +217,31 @@ def test_a_kept_session_is_reused_only_for_the_same_checked_address(loopback_all
         "127.0.0.2"
     )
     transport.sessions.clear()
+
+
+class Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_settle_aborted_by_a_deadlock_is_run_again(org, receiver, loopback_allowed, monkeypatch):
+    from webhooks import services
+
+    monkeypatch.setattr(services, "deliveries_enqueue", lambda **kwargs: 0)  # not sent at commit
+    subscribe(org, receiver.url)
+    publish()
+    delivery = Delivery.objects.get()
+    real = DeliveryAttempt.objects.bulk_create
+    calls = []
+
+    def deadlocked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(DeliveryAttempt.objects, "bulk_create", deadlocked_once)
+    assert deliveries_run(delivery_ids=[delivery.pk]) == {delivery.pk: "succeeded"}
+    assert len(calls) == 2 and DeliveryAttempt.objects.count() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED and len(receiver.requests) == 1
