@@ -314,8 +314,9 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
     """Log every attempt and record what comes next, in one transaction for the batch.
 
     One INSERT for the log and one UPDATE for the deliveries (still ours:
-    same lease), then at most one UPDATE per kind of change to their
-    subscriptions. Returns the endpoints to disable, with why.
+    same lease); when subscriptions change (a first success after a while, a
+    failure), one lock and at most one UPDATE per kind of change. Returns
+    the endpoints to disable, with why.
     """
     if not sent:
         return []
@@ -365,6 +366,18 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
 
     disable: list[tuple[Subscription, str]] = []
     with transaction.atomic():
+        # Lock order. Claims and publishes lock subscriptions in id order;
+        # the log's foreign keys share-lock them too, so the log is written
+        # in that order. A batch that also writes subscriptions locks all of
+        # them first, in that order (a share lock taken first and upgraded
+        # later could deadlock with another batch's).
+        if recovered or failing:
+            list(
+                Subscription.objects.select_for_update()
+                .filter(pk__in=by_id)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
         DeliveryAttempt.objects.bulk_create(
             DeliveryAttempt(
                 delivery=item.delivery,
@@ -381,7 +394,7 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
                 error_class=item.outcome.error_class,
                 error=outside_text(item.outcome.error),
             )
-            for item in sent
+            for item in sorted(sent, key=lambda i: (i.delivery.subscription_id, i.delivery.pk))
         )
         Delivery.objects.filter(
             pk__in=[item.delivery.pk for item in sent],
@@ -398,9 +411,13 @@ def deliveries_settle(sent: list[Sent], *, lease_until: datetime) -> list[tuple[
         )
         # A success ends a streak; a failure in the same batch starts a new one.
         if recovered:
-            _locked_in_id_order(recovered).update(last_success_at=now, failing_since=None)
+            Subscription.objects.filter(pk__in=recovered).update(
+                last_success_at=now, failing_since=None
+            )
         if failing:
-            _locked_in_id_order(failing).update(failing_since=Coalesce(F("failing_since"), now))
+            Subscription.objects.filter(pk__in=failing).update(
+                failing_since=Coalesce(F("failing_since"), now)
+            )
             limit = timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
             for sub_id, failing_since, last_success in Subscription.objects.filter(
                 pk__in=failing.difference(gone)
@@ -433,13 +450,6 @@ def _retrying_deadlocks(work):
                 raise
             logger.warning("webhook deliveries: %s; trying again", exc)
     raise AssertionError("unreachable")
-
-
-def _locked_in_id_order(ids: set[int]):
-    """These subscriptions, locked in id order as claims and publishes lock them (no deadlock)
-    by the UPDATE that follows: one statement."""
-    in_order = Subscription.objects.filter(pk__in=ids).order_by("pk").select_for_update()
-    return Subscription.objects.filter(pk__in=in_order.values("pk"))
 
 
 def deliveries_run(*, delivery_ids: list[int], now: datetime | None = None) -> dict[int, str]:

@@ -61,9 +61,9 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(receiver, loopback_
 
     assert outcomes == dict.fromkeys(ids, "succeeded")
     # Claim: candidates, lock their subscriptions, count in flight, claim (one transaction).
-    # Settle: log, deliveries, the subscriptions' first success (one transaction).
-    # Hand out: is anything waiting for room under a cap?
-    assert len(statements(captured)) == 8, "\n".join(statements(captured))
+    # Settle: lock the subscriptions (their first success is written), log, deliveries,
+    # the subscriptions (one transaction). Hand out: is anything waiting under a cap?
+    assert len(statements(captured)) == 9, "\n".join(statements(captured))
     assert transactions(captured) == 2
     assert len(receiver.requests) == n
     for request in receiver.requests:
@@ -82,7 +82,7 @@ def test_a_healthy_endpoints_row_is_not_written_again_within_a_minute(receiver, 
     )
     with CaptureQueriesContext(connection) as captured:
         assert set(deliveries_run(delivery_ids=second).values()) == {"succeeded"}
-    assert len(statements(captured)) == 7  # no subscription write
+    assert len(statements(captured)) == 7  # no subscription locked or written
 
 
 def test_enqueue_sends_batches_priority_first(receiver, loopback_allowed, monkeypatch):
