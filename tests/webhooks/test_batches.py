@@ -223,7 +223,7 @@ class Deadlock(Exception):
     sqlstate = "40P01"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_settle_aborted_by_a_deadlock_is_run_again(org, receiver, loopback_allowed, monkeypatch):
     from webhooks import services
 
