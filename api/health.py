@@ -28,7 +28,9 @@ calls must not run the checks each time. Never cached by HTTP.
 - cache_hit_rate: hits and misses of cached pages and responses;
 - backlog: work waiting: the refresh and webhook queues' depths, and webhook
   deliveries due, waiting for a retry and in flight, with the age of the
-  oldest due one (a warning above HEALTH_BACKLOG_WARNING_SECONDS);
+  oldest due one (a warning above HEALTH_BACKLOG_WARNING_SECONDS); endpoints
+  failing, and disabled for failing in the last day (a warning); degraded
+  when deliveries went past their last attempt unsettled (the sender is broken);
 - cache_memory: how full the cache is (Redis used_memory against maxmemory,
   evictions; a warning above CACHE_SATURATION_WARNING).
 
@@ -304,9 +306,22 @@ def check_backlog() -> dict:
         "deliveries": {**deliveries, "oldest_due_seconds": age},
         "warning_above_seconds": limit,
     }
-    if age is not None and age > limit:
+    if deliveries["over_limit"]:
+        # Attempts are made but their outcomes are not recorded: the sender is broken.
+        check["status"] = DEGRADED
+        check["detail"] = (
+            f"{deliveries['over_limit']} webhook deliveries went past their last attempt "
+            "without being settled"
+        )
+    elif age is not None and age > limit:
         check["status"] = WARNING
         check["detail"] = f"a webhook delivery has been due for {age} s"
+    elif deliveries["disabled_recently"]:
+        check["status"] = WARNING
+        check["detail"] = (
+            f"{deliveries['disabled_recently']} webhook endpoint(s) disabled for failing "
+            "in the last day"
+        )
     return check
 
 

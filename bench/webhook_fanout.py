@@ -146,8 +146,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def wait_delivered(event_ids, expected: int, *, timeout: float, sweep_every: float = 10.0):
     """Poll until `expected` deliveries of these events succeeded; sweep as beat would."""
-    from webhooks.delivery import deliveries_sweep
     from webhooks.models import Delivery
+    from webhooks.queueing import deliveries_sweep
 
     rows = Delivery.objects.filter(event_id__in=event_ids)
     deadline = time.monotonic() + timeout
@@ -369,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         "CONN_MAX_AGE": "60",
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        # Production settings need keys of their own; a throwaway pair for the run.
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-key-not-for-serving",
+        "WEBHOOK_SECRET_KEYS": os.environ.get("WEBHOOK_SECRET_KEYS") or _fernet_key(),
         "WEBHOOK_REQUIRE_HTTPS": "0",
         "LOG_LEVEL": "WARNING",
         "MODELBOARD_LOG_LEVEL": "ERROR",
@@ -411,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         admin_execute(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         print(f"worker logs: {logs}")
     return 0
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
 
 
 def _empty_queues(redis_url: str) -> None:

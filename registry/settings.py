@@ -291,8 +291,12 @@ WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEBUG and 
 # CIDRs a subscriber's address may be in although private or loopback (local
 # development, tests). It opens those ranges only: every other check stays.
 WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
-# Fernet key for the signing secrets at rest; derived from SECRET_KEY if unset.
-WEBHOOK_SECRET_KEY = env("WEBHOOK_SECRET_KEY", default="")
+# Fernet keys for the signing secrets at rest, comma-separated, newest first:
+# the first encrypts, all decrypt (webhooks.secrets). Required unless DEBUG;
+# checked at start-up. WEBHOOK_SECRET_KEY is the older name.
+WEBHOOK_SECRET_KEYS = env.list("WEBHOOK_SECRET_KEYS", default=[]) or env.list(
+    "WEBHOOK_SECRET_KEY", default=[]
+)
 WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_TOTAL_TIMEOUT = env.float("WEBHOOK_TOTAL_TIMEOUT", default=15.0)
 WEBHOOK_RESPONSE_BYTES = 4096

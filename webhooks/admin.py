@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
@@ -59,6 +60,29 @@ class SubscriptionForm(forms.ModelForm):
             if limit is not None:
                 self.add_error("organization", f"its plan allows {limit} subscription(s)")
         return cleaned
+
+
+# From save_model to response_add, on the request only.
+_NEW_SECRET = "_webhook_secret_plaintext"
+
+
+def _secrets_page(model_admin, request, shown, *, title: str, rotated: bool = False):
+    """Secrets shown once, rendered in this response.
+
+    Never a message: messages go to the client in a cookie (or to the
+    session), where a secret would outlive this page.
+    """
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": title,
+        "shown": shown,
+        "rotated": rotated,
+        "overlap_hours": settings.WEBHOOK_ROTATION_OVERLAP_HOURS,
+    }
+    response = TemplateResponse(request, "admin/webhooks/secrets_shown.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class RecoverSinceForm(forms.Form):
@@ -143,10 +167,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         obj.secret_encrypted = created.secret_encrypted
         obj._state.adding = False
-        messages.warning(
-            request,
-            f"Signing secret for {created.url} (shown once; store it now): {secret}",
-        )
+        setattr(request, _NEW_SECRET, secret)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(request, _NEW_SECRET, None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        return _secrets_page(self, request, [(obj, secret)], title="New signing secret")
 
     @admin.action(description="Send a webhook.test event")
     def send_test_event(self, request, queryset):
@@ -160,15 +187,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if sent:
             messages.success(request, f"Test event sent to {sent} subscription(s).")
 
-    @admin.action(description="Rotate the signing secret (24 h overlap)")
+    @admin.action(description="Rotate the signing secret (shown once; the old one signs 24 h)")
     def rotate_secret(self, request, queryset):
-        for sub in queryset:
-            secret = subscription_rotate_secret(subscription=sub)
-            messages.warning(
-                request,
-                f"New signing secret for {sub.url} (shown once; the old one also signs "
-                f"for 24 hours): {secret}",
-            )
+        shown = [
+            (sub, subscription_rotate_secret(subscription=sub))
+            for sub in queryset.select_related("organization")
+        ]
+        return _secrets_page(self, request, shown, title="New signing secrets", rotated=True)
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):

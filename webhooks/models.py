@@ -123,7 +123,9 @@ class Delivery(models.Model):
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=200, blank=True)
+    # Text, not a bounded CharField: an error comes from outside (a resolver,
+    # a TLS library, a receiver) and must never fail the write that records it.
+    last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -170,6 +172,7 @@ class DeliveryAttempt(models.Model):
         SSRF = "ssrf", "refused address"
         INSECURE = "insecure", "HTTPS required"
         WORKER_LOST = "worker_lost", "worker lost"
+        SECRET = "secret", "signing secret unreadable"
         OTHER = "other"
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="log")
@@ -188,7 +191,7 @@ class DeliveryAttempt(models.Model):
     error_class = models.CharField(
         max_length=16, choices=ErrorClass.choices, blank=True, default=""
     )
-    error = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)  # text from outside: see Delivery.last_error
 
     class Meta:
         ordering = ["-started_at", "-id"]

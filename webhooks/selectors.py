@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet
 
 from registry.models import Organization
 
-from .models import Delivery, DeliveryAttempt, Subscription
+from .models import Delivery, DeliveryAttempt, EndpointNotice, Subscription
 
 
 def subscriptions_for(*, organization: Organization) -> QuerySet[Subscription]:
@@ -85,7 +86,13 @@ def delivery_backlog(*, now: datetime) -> dict:
 
     For health and /metrics: a growing `due` (or an old `oldest_due_at`)
     means workers are not keeping up; `waiting` is the retry schedule at work.
-    Two aggregate queries whatever the backlog.
+    `over_limit` counts open deliveries past their last attempt (the retry
+    schedule's length plus the first try, plus one more that a worker lost
+    on the last attempt may take): attempts are made but their outcome is
+    not recorded, a fault in the sender itself. `failing_endpoints`
+    are active endpoints in a failure streak; `disabled_recently` were turned
+    off for failing (or 410) in the last day. Three counting queries whatever
+    the backlog.
     """
     open_ = Delivery.objects.filter(
         status__in=(Delivery.Status.PENDING, Delivery.Status.DELIVERING)
@@ -102,5 +109,13 @@ def delivery_backlog(*, now: datetime) -> dict:
             "next_attempt_at",
             filter=Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now),
         ),
+        over_limit=Count("pk", filter=Q(attempts__gt=len(settings.WEBHOOK_RETRY_SCHEDULE) + 2)),
     )
+    counts["failing_endpoints"] = Subscription.objects.filter(
+        is_active=True, failing_since__isnull=False
+    ).count()
+    # Notices are written only when an endpoint is disabled for failing.
+    counts["disabled_recently"] = EndpointNotice.objects.filter(
+        kind=EndpointNotice.Kind.DISABLED, created_at__gte=now - timedelta(days=1)
+    ).count()
     return counts

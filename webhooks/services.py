@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from registry.models import Organization
 
-from .delivery import deliveries_enqueue, new_msg_id
+from .delivery import new_msg_id
 from .models import (
     SUBSCRIBABLE_TYPES,
     Delivery,
@@ -28,7 +28,8 @@ from .models import (
     EventType,
     Subscription,
 )
-from .secrets import secret_encrypt, secret_generate
+from .queueing import deliveries_enqueue
+from .secrets import SecretUnreadable, secret_encrypt, secret_generate, secret_reencrypt
 from .ssrf import AddressRefused, url_check
 
 
@@ -217,6 +218,51 @@ def subscription_disable_for_failure(
             exclude_subscription_id=subscription.pk,
         )
     return True
+
+
+@dataclass(frozen=True)
+class Reencrypted:
+    updated: int  # subscriptions whose secrets are now under the newest key
+    unreadable: list[int]  # subscription ids no configured key could decrypt
+
+
+def subscription_secrets_reencrypt(*, batch_size: int = 500) -> Reencrypted:
+    """Encrypt every stored signing secret (current and previous) with the newest key.
+
+    Run after putting a new key first in WEBHOOK_SECRET_KEYS; then the older
+    keys can be removed. Batches are locked and written in transactions of
+    their own; a secret no key can read is left as it is and reported.
+    """
+    updated, unreadable = 0, []
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Subscription.objects.select_for_update()
+                .filter(pk__gt=last_pk)
+                .order_by("pk")
+                .only("pk", "secret_encrypted", "previous_secret_encrypted")[:batch_size]
+            )
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            changed = []
+            for sub in batch:
+                try:
+                    sub.secret_encrypted = secret_reencrypt(sub.secret_encrypted)
+                    if sub.previous_secret_encrypted:
+                        sub.previous_secret_encrypted = secret_reencrypt(
+                            sub.previous_secret_encrypted
+                        )
+                except SecretUnreadable:
+                    unreadable.append(sub.pk)
+                    continue
+                changed.append(sub)
+            Subscription.objects.bulk_update(
+                changed, ["secret_encrypted", "previous_secret_encrypted"]
+            )
+            updated += len(changed)
+    return Reencrypted(updated=updated, unreadable=unreadable)
 
 
 # --- The outbox -----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A subscriber's URL is checked when it is registered and again on every
 attempt, because what a name resolves to can change. The name is resolved
-once per attempt; every address it resolves to must be public, and the
+once per attempt; every address it resolves to must be public (by Python's
+`ipaddress` and IANA's special-purpose registries both: address_space), and the
 request then goes to the first of them (the one checked), with the original
 Host header and TLS server name, so a second lookup can never point it
 somewhere else (DNS rebinding).
@@ -28,12 +29,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from .address_space import IPAddress, IPNetwork, embedded_ipv4, non_public_reason
 
 # Instance metadata services (AWS/GCP/Azure, AWS IPv6, Alibaba): never allowed.
 METADATA_NETWORKS = tuple(
@@ -70,27 +69,24 @@ def allowed_networks(cidrs: Sequence[str] | None = None) -> tuple[IPNetwork, ...
 
 
 def address_refusal(address: IPAddress, *, allowed: Sequence[IPNetwork] = ()) -> str | None:
-    """Why a webhook may not go to this address, or None if it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # ::ffff:127.0.0.1 is 127.0.0.1 on a dual-stack socket.
-        address = address.ipv4_mapped
+    """Why a webhook may not go to this address, or None if it may.
+
+    Public means public by Python's `ipaddress` and IANA's registries both
+    (webhooks.address_space). An IPv4-mapped or NAT64 address is judged by
+    the IPv4 address it reaches: ::ffff:127.0.0.1 is 127.0.0.1 on a
+    dual-stack socket.
+    """
+    shown = str(address)
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        address = inner
+        shown = f"{shown} (that is {inner})"
     if any(address in net for net in METADATA_NETWORKS):
-        return f"{address} is a cloud metadata address"
+        return f"{shown} is a cloud metadata address"
     if any(address.version == net.version and address in net for net in allowed):
         return None
-    for label, refused in (
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("unspecified", address.is_unspecified),
-        ("reserved", address.is_reserved),
-        ("private", address.is_private),
-        ("non-public", any(address in net for net in EXTRA_BLOCKED_NET_RANGES)),
-        ("non-public", not address.is_global),
-    ):
-        if refused:
-            return f"{address} is a {label} address"
-    return None
+    reason = non_public_reason(address)
+    return f"{shown} is {reason}" if reason else None
 
 
 @dataclass(frozen=True)
@@ -227,6 +223,10 @@ class SocketDeadline:
         return sock
 
     def start(self, seconds: float) -> None:
+        """Arm the deadline for one exchange (a kept-alive session arms it for each)."""
+        with self._lock:
+            self.expired = False
+            self._sockets = [sock for sock in self._sockets if sock.fileno() != -1]
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self._timer.start()

@@ -5,16 +5,22 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from . import delivery, services
+from . import delivery, queueing, services
 
 
-@shared_task(name="webhooks.tasks.deliver", ignore_result=True, acks_late=True)
-def deliver(delivery_id: int) -> str:
-    """Send one delivery if it is still due (enqueued to webhooks or webhooks_priority).
+@shared_task(name="webhooks.tasks.deliver_batch", ignore_result=True, acks_late=True)
+def deliver_batch(delivery_ids: list[int]) -> dict[int, str]:
+    """Send a batch of deliveries that are still due (enqueued to webhooks or webhooks_priority).
 
     Not retried by Celery: a failed attempt schedules its own retry in the
     database, and the sweeper hands it out when due.
     """
+    return delivery.deliveries_run(delivery_ids=delivery_ids)
+
+
+@shared_task(name="webhooks.tasks.deliver", ignore_result=True, acks_late=True)
+def deliver(delivery_id: int) -> str:
+    """One delivery (messages queued before batches existed are still understood)."""
     return delivery.delivery_run(delivery_id=delivery_id)
 
 
@@ -28,7 +34,7 @@ def deliver(delivery_id: int) -> str:
 )
 def sweep_deliveries() -> int:
     """Beat: hand out due retries and deliveries whose worker died."""
-    return delivery.deliveries_sweep().enqueued
+    return queueing.deliveries_sweep().enqueued
 
 
 @shared_task(

@@ -17,8 +17,8 @@ from django.db import connection
 from standardwebhooks import Webhook
 
 from tests.conftest import REPO
-from webhooks.delivery import deliveries_sweep
 from webhooks.models import Delivery, DeliveryAttempt
+from webhooks.queueing import deliveries_sweep
 
 from .conftest import Reply
 from .support import publish, subscribe

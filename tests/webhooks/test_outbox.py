@@ -97,14 +97,14 @@ def test_priority_plans_go_through_the_priority_queue(
     sent = []
 
     monkeypatch.setattr(
-        tasks.deliver, "apply_async", lambda args, queue: sent.append((args[0], queue))
+        tasks.deliver_batch, "apply_async", lambda args, queue: sent.append((args[0], queue))
     )
     free = subscribe(make_org("small", plan="free"), receiver.url)[0]
     big = subscribe(make_org("big", plan="enterprise"), receiver.url)[0]
     with django_capture_on_commit_callbacks(execute=True):
         publish()
     by_sub = {d.pk: d.subscription_id for d in Delivery.objects.all()}
-    assert [(by_sub[pk], queue) for pk, queue in sent] == [
+    assert [(by_sub[pk], queue) for ids, queue in sent for pk in ids] == [
         (big.pk, "webhooks_priority"),
         (free.pk, "webhooks"),
     ]

@@ -21,16 +21,147 @@ REFUSED = [
     ("http://[::1]/hook", "loopback"),
     ("http://[::ffff:127.0.0.1]/hook", "loopback"),
     ("http://[::ffff:10.1.2.3]/hook", "private"),
-    ("http://100.64.0.1/hook", "non-public"),
+    ("http://100.64.0.1/hook", "carrier-grade NAT"),
     ("http://192.168.1.1/hook", "private"),
     ("http://169.254.10.1/hook", "link-local"),
     ("http://[fe80::1]/hook", "link-local"),
     ("http://[fc00::1]/hook", "private"),
+    ("http://[fec0::1]/hook", "site-local"),
     ("http://224.0.0.1/hook", "multicast"),
     ("http://[ff02::1]/hook", "multicast"),
     ("http://0.0.0.0/hook", "unspecified"),
     ("http://240.0.0.1/hook", "reserved"),
 ]
+
+
+# Every kind of address that is not public, IPv4 and IPv6, in the forms that
+# reach an IPv4 address (mapped, NAT64, 6to4, Teredo): each is refused.
+NOT_PUBLIC = [
+    # IPv4
+    "0.0.0.0",
+    "0.1.2.3",
+    "10.0.0.1",
+    "10.255.255.255",
+    "100.64.0.1",
+    "100.127.255.254",
+    "127.0.0.1",
+    "127.1.2.3",
+    "169.254.0.1",
+    "169.254.169.254",
+    "169.254.170.2",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.0.0.1",
+    "192.0.0.8",
+    "192.0.0.170",
+    "192.0.0.171",
+    "192.0.0.255",
+    "192.0.2.1",
+    "192.88.99.1",
+    "192.168.0.1",
+    "198.18.0.1",
+    "198.19.255.255",
+    "198.51.100.7",
+    "203.0.113.9",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+    "100.100.100.200",
+    # IPv6
+    "::",
+    "::1",
+    "::127.0.0.1",
+    "::10.0.0.1",
+    "::8.8.8.8",
+    "::ffff:127.0.0.1",
+    "::ffff:10.1.2.3",
+    "::ffff:169.254.169.254",
+    "::ffff:192.168.0.1",
+    "::ffff:0:7f00:1",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a00:1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::808:808",
+    "100::1",
+    "100:0:0:1::1",
+    "2001::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    "2001:2::1",
+    "2001:10::1",
+    "2001:db8::1",
+    "2001:db8:ffff::1",
+    "2002:7f00:1::1",
+    "2002:a00:1::1",
+    "2002:808:808::1",
+    "3fff::1",
+    "5f00::1",
+    "fc00::1",
+    "fd00::1",
+    "fd00:ec2::254",
+    "fe80::1",
+    "febf::1",
+    "fec0::1",
+    "fec0::a00:1",
+    "feff::1",
+    "ff02::1",
+    "ff05::2",
+    "ff0e::1",
+    "4000::1",
+    "8000::1",
+    "e000::1",
+    "200::1",
+]
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.215.14",
+    "151.101.1.140",
+    "2606:4700:4700::1111",
+    "2001:4860:4860::8888",
+    "2a00:1450:4001:82a::200e",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+]
+
+
+@pytest.mark.parametrize("address", NOT_PUBLIC)
+def test_the_refusal_matrix_refuses_every_non_public_address(address):
+    reason = address_refusal(ipaddress.ip_address(address))
+    assert reason is not None and reason.startswith(str(ipaddress.ip_address(address)))
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public_addresses_are_accepted(address):
+    assert address_refusal(ipaddress.ip_address(address)) is None
+
+
+def test_refusals_name_what_the_address_is():
+    def why(address):
+        return address_refusal(ipaddress.ip_address(address))
+
+    assert why("fec0::1") == "fec0::1 is a deprecated site-local address"
+    assert why("64:ff9b::a00:1") == "64:ff9b::a00:1 (that is 10.0.0.1) is a private address"
+    assert why("2002:808:808::1") == "2002:808:808::1 is a 6to4 address"
+    assert why("2001:0:4136:e378:8000:63bf:3fff:fdd2").endswith("is a Teredo address")
+    assert why("198.18.0.1") == "198.18.0.1 is a benchmarking address"
+    assert why("::10.0.0.1") == "::a00:1 is a reserved (not global unicast) address"
+    assert why("fd00:ec2::254") == "fd00:ec2::254 is a cloud metadata address"
+
+
+def test_the_allowlist_still_opens_what_it_names(settings):
+    allowed = allowed_networks(["fec0::/32", "198.18.0.0/15"])
+    assert address_refusal(ipaddress.ip_address("fec0::1"), allowed=allowed) is None
+    assert address_refusal(ipaddress.ip_address("198.18.0.1"), allowed=allowed) is None
+    assert address_refusal(ipaddress.ip_address("fec0:1::1"), allowed=allowed) is not None
+
+
+@pytest.mark.parametrize("host", ["[fec0::1]", "[64:ff9b::7f00:1]", "[::ffff:a00:1]", "198.18.0.1"])
+def test_literal_addresses_are_refused_in_urls(org, no_allowlist, host):
+    with pytest.raises(ValidationError) as caught:
+        subscribe(org, f"http://{host}/hook")
+    assert " is a" in caught.value.message_dict["url"][0]
+    assert not Subscription.objects.exists()
 
 
 def fake_resolver(tables):

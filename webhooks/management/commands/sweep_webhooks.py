@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from webhooks.delivery import deliveries_sweep
+from webhooks.queueing import deliveries_sweep
 
 
 class Command(BaseCommand):
