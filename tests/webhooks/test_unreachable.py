@@ -32,8 +32,14 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/hook"
 
 
+@pytest.fixture(autouse=True)
+def operator_token(settings):
+    """Health's checks are for operators: they send the metrics token."""
+    settings.METRICS_TOKEN = "operator"
+
+
 def health(client) -> tuple[int, dict]:
-    response = client.get("/api/v4/health")
+    response = client.get("/api/v4/health", headers={"X-Metrics-Token": "operator"})
     return response.status_code, json.loads(response.content)
 
 
