@@ -28,7 +28,9 @@ from .schema import IF_NONE_MATCH, NOT_MODIFIED, ModelRow, PagingQuery, Snapshot
 from .views import HISTORY_DAYS, PAGING_PARAMS, cached
 
 FAMILY_ORDER = cursors.Order(field="downloads", descending=True, tie_field="family_id")
-MEMBER_ORDER = cursors.Order(field="rank", descending=False, tie_field="model__hub_id")
+MEMBER_ORDER = cursors.Order(
+    field="rank", descending=False, tie_field="model__hub_id", tie_kind=str
+)
 
 
 def family_row(family: Family, rollup: FamilyRollup | None) -> dict:

@@ -97,7 +97,11 @@ def models(request: Request) -> Response:
     filtering.check_filters(caller, filterset)
     sort = filterset.ordering
     order = cursors.Order(
-        field=sort.field, descending=sort.descending, tie_field="model__hub_id", kind=sort.kind
+        field=sort.field,
+        descending=sort.descending,
+        tie_field="model__hub_id",
+        kind=sort.kind,
+        tie_kind=str,
     )
     binding = {"snapshot": snapshot.pk, "sort": sort.name, "profile": profile.slug}
     rows = filterset.qs

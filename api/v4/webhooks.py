@@ -166,8 +166,10 @@ def _time_param(request: Request, name: str) -> datetime | None:
     if raw == "":
         return None
     try:
-        return _aware(datetime.fromisoformat(raw))
-    except ValueError:
+        # In UTC, as the database compares it: a time at the edge of the
+        # calendar with an offset would leave datetime's range there.
+        return _aware(datetime.fromisoformat(raw)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid_parameter(
             name, "must be an ISO 8601 time, e.g. 2026-03-01T12:00:00Z"
         ) from None

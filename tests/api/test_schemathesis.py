@@ -9,6 +9,7 @@ describe. Bounded and derandomized, so the run is the same each time.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -39,6 +40,26 @@ SAYS_NOTHING_OF_VALIDITY = [
     *(name for name in LeaderboardFilter.base_filters if data_dependent(name)),
 ]
 schema.app = application
+
+
+def _moment(raw: str) -> datetime:
+    moment = datetime.fromisoformat(raw)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def says_nothing_of_validity(query: dict) -> bool:
+    """Whether the schema cannot tell if this query is valid (see schemathesis.toml)."""
+    if any(query.get(name) for name in SAYS_NOTHING_OF_VALIDITY):
+        return True
+    # OpenAPI has no constraint between two parameters: `until` before
+    # `since` is a 400 naming 'until' (anomalies, the delivery log).
+    since, until = query.get("since"), query.get("until")
+    if isinstance(since, str) and isinstance(until, str) and since and until:
+        try:
+            return _moment(until) < _moment(since)
+        except ValueError:
+            return False
+    return False
 
 
 @pytest.fixture
@@ -83,7 +104,7 @@ def test_the_schema_served_is_the_one_tested(client):
 def test_every_operation_answers_as_the_schema_says(case, board, wsgi_app):  # noqa: F811
     # Bodies are checked as JSON: compression has tests of its own.
     excluded = []
-    if any(case.query and case.query.get(name) for name in SAYS_NOTHING_OF_VALIDITY):
+    if says_nothing_of_validity(case.query or {}):
         # A cursor is opaque: only one the API gave is valid; tags, providers,
         # licenses, profiles … are valid when the catalog has them. No schema can list
         # either, and a value the API does not know is a 400 naming what it
