@@ -36,8 +36,6 @@ from .selectors import latest_snapshot_id
 from .views import CACHE_NAMESPACE
 
 FILTERS = ("profile", "metric", "model", "snapshot", "since", "until")
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
 CSV_FEATURE = "Exporting anomalies as CSV"
 CSV_COLUMNS = (
     "model",
@@ -96,9 +94,6 @@ ANOMALY_ORDER = cursors.KeyOrder(
 
 
 class AnomalyQuery(PagingQuery):
-    limit = fields.IntegerField(
-        required=False, min_value=1, max_value=MAX_LIMIT, help_text="Rows per page (default 100)."
-    )
     profile = fields.CharField(
         required=False, help_text="Only what this profile flags (see /api/v4/profiles)."
     )
@@ -170,7 +165,7 @@ def anomalies(request: Request) -> Response:
     reject_unknown(request, (*FILTERS, "limit", cursors.CURSOR_PARAM))
     caller = caller_for(request)
     profile, rows, profiles = _filtered(request, caller)
-    limit = int_param(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    limit = cursors.page_limit(request, caller, what="anomalies")
     count = rows.count()
     response = Response()
     binding = {name: request.query_params.get(name, "") for name in FILTERS}

@@ -31,9 +31,16 @@ from django.db.models import F, Q, QuerySet
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
+from api.access import Caller, page_size_allowed
 from api.errors import invalid_parameter
 
+from .params import int_param
+
 CURSOR_PARAM = "cursor"
+LIMIT_PARAM = "limit"
+DEFAULT_LIMIT = 100
+# Beyond any plan's page size: a 400 rather than a plan to upgrade to.
+LIMIT_CEILING = 10_000
 MAX_CURSOR_LENGTH = 1000
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # what encode() writes: URL-safe base64, unpadded
 # The figures a cursor may carry: what a bigint column holds.
@@ -266,6 +273,21 @@ def _checked_tie(tie, kind: type):
     if kind is str and isinstance(tie, str):
         return tie
     raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+
+
+def page_limit(request: Request, caller: Caller, *, what: str = "rows") -> int:
+    """`limit`: the page size every v4 list takes, at most the caller's plan's.
+
+    The default is 100 rows, or the plan's page size if smaller; beyond it,
+    403 naming the cheapest plan that allows the page. Every cursor-paged
+    list reads its `limit` here, so a plan's page size means the same on each.
+    """
+    cap = caller.plan.max_page_size
+    limit = int_param(
+        request, LIMIT_PARAM, default=min(DEFAULT_LIMIT, cap), low=1, high=LIMIT_CEILING
+    )
+    page_size_allowed(caller, limit=limit, what=what)
+    return limit
 
 
 @dataclass

@@ -22,7 +22,7 @@ from snapshots.family_selectors import RollupPoint
 from snapshots.models import FamilyRollup, Observation, Snapshot
 from tagging import selectors as tag_selectors
 
-from . import cursors, filtering, serializers
+from . import cursors, serializers
 from .params import reject_unknown
 from .schema import IF_NONE_MATCH, NOT_MODIFIED, ModelRow, PagingQuery, SnapshotRef, errors
 from .views import HISTORY_DAYS, PAGING_PARAMS, cached
@@ -144,7 +144,7 @@ _PAGE = {
 def families(request: Request) -> Response:
     """The latest snapshot's families, most downloaded first, a page at a time."""
     reject_unknown(request, PAGING_PARAMS)
-    limit = filtering.page_limit(request, caller_for(request), what="families")
+    limit = cursors.page_limit(request, caller_for(request), what="families")
     snapshot = latest_snapshot_or_503()
     rows = family_selectors.family_rollups(snapshot=snapshot)
     count = rows.count()
@@ -192,7 +192,7 @@ def families(request: Request) -> Response:
 def family_detail(request: Request, slug: str) -> Response:
     """One family: its rollup, its members (a page at a time, by rank) and 30 days of rollups."""
     reject_unknown(request, PAGING_PARAMS)
-    limit = filtering.page_limit(request, caller_for(request), what="members")
+    limit = cursors.page_limit(request, caller_for(request), what="members")
     snapshot = latest_snapshot_or_503()
     family = family_selectors.family_by_slug(slug=slug)
     if family is None:

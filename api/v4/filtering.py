@@ -3,8 +3,8 @@
 The FilterSet (snapshots.filters) says what is valid; this module turns its
 verdict into the API's errors and applies the caller's plan: how many filters
 one request may combine (Plan.filter_depth; the sort, `limit` and `cursor`
-do not count), which filters and sorts are premium (Plan.premium_filters),
-and how large a page may be (Plan.max_page_size).
+do not count) and which filters and sorts are premium (Plan.premium_filters).
+How large a page may be is every list's question: api.v4.cursors.page_limit.
 """
 
 from __future__ import annotations
@@ -15,15 +15,9 @@ from django import forms
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 
-from api.access import Caller, page_size_allowed, plan_required
+from api.access import Caller, plan_required
 from api.errors import ApiError
 from snapshots.filters import FILTER_NAMES, PREMIUM_FILTERS, LeaderboardFilter
-
-from .params import int_param
-
-DEFAULT_LIMIT = 100
-# Beyond any plan's page size: a 400 rather than a plan to upgrade to.
-LIMIT_CEILING = 10_000
 
 
 def leaderboard_filter(request: Request, *, rows) -> LeaderboardFilter:
@@ -54,14 +48,6 @@ def check_filters(caller: Caller, filterset: LeaderboardFilter) -> None:
     for name in filterset.premium_used():
         what = f"Sorting by {name[5:]}" if name.startswith("sort=") else f"The filter '{name}'"
         plan_required(caller, feature=what, test=lambda plan: plan.premium_filters)
-
-
-def page_limit(request: Request, caller: Caller, *, what: str = "rows") -> int:
-    """`limit`, at most the plan's page size (403 naming a plan that allows more)."""
-    cap = caller.plan.max_page_size
-    limit = int_param(request, "limit", default=min(DEFAULT_LIMIT, cap), low=1, high=LIMIT_CEILING)
-    page_size_allowed(caller, limit=limit, what=what)
-    return limit
 
 
 def filter_params() -> tuple[str, ...]:

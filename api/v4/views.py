@@ -90,7 +90,7 @@ def models(request: Request) -> Response:
     reject_unknown(request, (*filtering.filter_params(), "profile", *PAGING_PARAMS))
     caller = caller_for(request)
     profile = resolve_profile(request, caller, default=settings.SCORING_DEFAULT_PROFILE)
-    limit = filtering.page_limit(request, caller, what="models")
+    limit = cursors.page_limit(request, caller, what="models")
     snapshot = latest_snapshot_or_503()
     rows = scoring.with_profile_score(selectors.public_rows(snapshot=snapshot), profile)
     filterset = filtering.leaderboard_filter(request, rows=rows)
@@ -304,7 +304,7 @@ def snapshots(request: Request) -> Response:
     reject_unknown(request, ("status", *PAGING_PARAMS))
     status = choice_param(request, "status", choices=STATUS_CHOICES, default="complete")
     caller = caller_for(request)
-    limit = filtering.page_limit(request, caller, what="snapshots")
+    limit = cursors.page_limit(request, caller, what="snapshots")
     order = cursors.Order(
         field="taken_at", descending=True, tie_field="id", tie_descending=True, kind=str
     )

@@ -34,7 +34,7 @@ from registry.models import Organization
 from webhooks import selectors, services
 from webhooks.models import Delivery, DeliveryAttempt, EventType, Subscription
 
-from . import cursors, filtering
+from . import cursors
 from .params import choice_param, int_param, reject_unknown
 from .schema import errors, page_of
 from .webhook_bodies import (
@@ -434,7 +434,7 @@ def deliveries(request: Request) -> Response:
     """The organization's deliveries, newest first, filtered, by cursor."""
     organization = organization_of(request)
     reject_unknown(request, (*DELIVERY_FILTERS, "limit", "cursor"))
-    limit = filtering.page_limit(request, caller_for(request), what="deliveries")
+    limit = cursors.page_limit(request, caller_for(request), what="deliveries")
     sub = None
     if request.query_params.get("subscription"):
         sub_id = int_param(request, "subscription", default=0, low=1, high=MAX_ID)

@@ -11,8 +11,8 @@ from api import gate
 from api.access import Caller, caller_for, plan_required
 from api.errors import ApiError
 from api.services import api_key_create
-from registry.models import Organization, Plan
-from tests.factories import T0, days, hub_record, published_snapshot
+from registry.models import Family, FamilyRule, Organization, Plan
+from tests.factories import T0, api_key, days, hub_record, published_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +80,57 @@ def test_caller_for_gives_the_gate_s_caller_or_an_anonymous_one():
     caller = caller_for(request)
     assert caller.anonymous and caller.plan.slug == "free" and caller.ident == "ip:192.0.2.7"
     assert caller_for(request) is caller
+
+
+# --- Every list applies the plan's page size alike -------------------------------------
+
+
+def list_paths() -> list[str]:
+    """The v4 GET operations that page (they take `limit`), as the schema lists them."""
+    from tests.api.test_schemathesis import generated_schema
+
+    return sorted(
+        path
+        for path, operations in generated_schema()["paths"].items()
+        if any(p["name"] == "limit" for p in operations.get("get", {}).get("parameters", []))
+    )
+
+
+LIST_PATHS = list_paths()
+
+
+def test_every_cursor_paged_list_is_in_the_plan_test():
+    assert LIST_PATHS == [
+        "/api/v4/anomalies",
+        "/api/v4/families",
+        "/api/v4/families/{slug}",
+        "/api/v4/models",
+        "/api/v4/snapshots",
+        "/api/v4/webhooks/deliveries",
+    ]
+
+
+@pytest.fixture
+def family_board(runs):
+    family = Family.objects.create(slug="acme", name="Acme")
+    FamilyRule.objects.create(family=family, kind="author", pattern="acme")
+
+
+@pytest.mark.parametrize("path", LIST_PATHS)
+def test_every_list_refuses_a_page_beyond_the_free_plan(client, family_board, path):
+    url = path.replace("{slug}", "acme")
+    # Anonymous callers are on free; the delivery log needs a key (of a free organization).
+    caller = {"HTTP_AUTHORIZATION": f"Bearer {api_key('free')}"} if "webhooks" in path else {}
+    free = Plan.objects.get(slug="free").max_page_size
+    assert free == 100
+
+    response = client.get(f"{url}?limit={free + 1}", **caller)
+    assert response.status_code == 403, response.content
+    error = json.loads(response.content)["error"]
+    assert error["code"] == "plan_required"
+    assert error["message"].startswith(f"A page of {free + 1} ")
+    assert error["message"].endswith(" needs the pro plan (you are on free).")
+
+    response = client.get(f"{url}?limit={free}", **caller)
+    assert response.status_code == 200, response.content
+    assert json.loads(response.content)["limit"] == free
