@@ -20,10 +20,11 @@ from django.http import HttpRequest, JsonResponse
 from .errors import error_body
 
 # Characters of query string (as sent, percent-encoded) the API reads. The
-# largest legitimate query (every filter of /api/v4/models at its schema's
-# bounds, a cursor) is well under it; deploy/gunicorn.conf.py lets request
-# lines through up to about twice this.
-MAX_QUERY_LENGTH = 4096
+# widest query the schema allows (every parameter of an operation at its
+# bounds, each character at its widest percent-encoding) is under it
+# (tests/api/test_schemathesis.py checks); deploy/gunicorn.conf.py reads
+# request lines of up to 8,190 bytes, which leaves room for the path.
+MAX_QUERY_LENGTH = 6000
 
 
 def _decoded(raw: bytes) -> bytes:

@@ -27,20 +27,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
 from api.access import Caller, page_size_allowed
 from api.errors import invalid_parameter
+from registry.models import Plan
 
 from .params import int_param
 
 CURSOR_PARAM = "cursor"
 LIMIT_PARAM = "limit"
 DEFAULT_LIMIT = 100
-# Beyond any plan's page size: a 400 rather than a plan to upgrade to.
-LIMIT_CEILING = 10_000
+# No page is larger, whatever a plan says (enterprise's page size as seeded):
+# the schema's maximum for `limit`. Beyond it, or beyond the largest page
+# any plan allows, a 400 saying so rather than a plan to upgrade to.
+LIMIT_CEILING = 1_000
 MAX_CURSOR_LENGTH = 1000
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # what encode() writes: URL-safe base64, unpadded
 # The figures a cursor may carry: what a bigint column holds.
@@ -282,12 +285,24 @@ def page_limit(request: Request, caller: Caller, *, what: str = "rows") -> int:
     403 naming the cheapest plan that allows the page. Every cursor-paged
     list reads its `limit` here, so a plan's page size means the same on each.
     """
-    cap = caller.plan.max_page_size
+    cap = min(caller.plan.max_page_size, LIMIT_CEILING)
     limit = int_param(
         request, LIMIT_PARAM, default=min(DEFAULT_LIMIT, cap), low=1, high=LIMIT_CEILING
     )
-    page_size_allowed(caller, limit=limit, what=what)
+    if limit > cap:
+        largest = min(largest_page_size(), LIMIT_CEILING)
+        if limit > largest:
+            raise invalid_parameter(
+                LIMIT_PARAM,
+                f"must be an integer from 1 to {largest}, the largest page any plan allows",
+            )
+        page_size_allowed(caller, limit=limit, what=what)
     return limit
+
+
+def largest_page_size() -> int:
+    """The largest page any plan allows (one query; only asked when a page exceeds the caller's)."""
+    return Plan.objects.aggregate(largest=Max("max_page_size"))["largest"] or DEFAULT_LIMIT
 
 
 @dataclass

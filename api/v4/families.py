@@ -7,7 +7,7 @@ that adds them up gets the family's figures.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -27,6 +27,12 @@ from .params import reject_unknown
 from .schema import IF_NONE_MATCH, NOT_MODIFIED, ModelRow, PagingQuery, SnapshotRef, errors
 from .views import HISTORY_DAYS, PAGING_PARAMS, cached
 
+FAMILY_SLUG = OpenApiParameter(
+    "slug",
+    {"type": "string", "pattern": r"^[-A-Za-z0-9_]+$", "maxLength": 50},
+    location=OpenApiParameter.PATH,
+    description="The family's slug (see /api/v4/families).",
+)
 FAMILY_ORDER = cursors.Order(field="downloads", descending=True, tie_field="family_id")
 MEMBER_ORDER = cursors.Order(
     field="rank", descending=False, tie_field="model__hub_id", tie_kind=str
@@ -172,7 +178,7 @@ def families(request: Request) -> Response:
 @extend_schema(
     operation_id="families_retrieve",
     summary="One family: its rollup, its members by rank (a page), 30 days of rollups",
-    parameters=[PagingQuery, IF_NONE_MATCH],
+    parameters=[FAMILY_SLUG, PagingQuery, IF_NONE_MATCH],
     responses={
         200: inline_serializer(
             "FamilyDetail",

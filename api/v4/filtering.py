@@ -16,12 +16,15 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 
 from api.access import Caller, plan_required
-from api.errors import ApiError
-from snapshots.filters import FILTER_NAMES, PREMIUM_FILTERS, LeaderboardFilter
+from api.errors import ApiError, invalid_parameter
+from snapshots.filters import FILTER_NAMES, PREMIUM_FILTERS, LeaderboardFilter, ValuesField
 
 
 def leaderboard_filter(request: Request, *, rows) -> LeaderboardFilter:
     """The request's filters over `rows`, or a 400 naming each bad parameter."""
+    for name in LIST_FILTERS:
+        if any(len(value) > LIST_MAX_LENGTH for value in request.query_params.getlist(name)):
+            raise invalid_parameter(name, f"must be at most {LIST_MAX_LENGTH} characters")
     filterset = LeaderboardFilter(request.query_params, queryset=rows)
     if not filterset.is_valid():
         problems = filterset.problems()
@@ -54,6 +57,39 @@ def filter_params() -> tuple[str, ...]:
     return FILTER_NAMES
 
 
+# How the schema describes the catalog's values: tags, providers and families
+# are slugs; licenses, tasks and libraries are Hub ids (printable ASCII, no
+# comma). Which ones exist is the catalog's to say (/api/v4/tags,
+# /api/v4/families …): an unknown one is a 400 listing those it takes.
+SLUG = r"[-A-Za-z0-9_]+"
+HUB_VALUE = r"[!-+\--~]+"  # printable ASCII but the comma and the space
+SLUG_FILTERS = frozenset({"tag", "provider", "family"})
+# A list's length in the schema: the widest query of all (every filter,
+# a cursor) stays well within api.query.MAX_QUERY_LENGTH.
+LIST_MAX_LENGTH = 120
+
+
+LIST_FILTERS = tuple(
+    name
+    for name, flt in LeaderboardFilter.base_filters.items()
+    if isinstance(flt.field, ValuesField)
+)
+
+
+def _list_of(value: str) -> str:
+    # As ValuesWidget reads a list: spaces around values and empty items are
+    # ignored.
+    item = rf" *(?:{value} *)?"
+    return f"^{item}(?:,{item})*$"
+
+
+def _any_case(value: str) -> str:
+    # Values match in any case; schema patterns have no flag to say so.
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in value
+    )
+
+
 def filter_parameters() -> list[OpenApiParameter]:
     """The FilterSet's parameters for the OpenAPI schema, read from its declarations.
 
@@ -65,21 +101,29 @@ def filter_parameters() -> list[OpenApiParameter]:
     for name, flt in LeaderboardFilter.base_filters.items():
         field = flt.field
         description = str(field.help_text or "")
-        if name in PREMIUM_FILTERS:
-            description += " Needs a plan with premium filters."
-        kwargs: dict = {}
         fixed_values = getattr(getattr(field, "allowed", None), "fixed_values", None)
         if fixed_values:
             # A comma list of the known values.
-            one = "|".join(re.escape(value) for value in fixed_values)
-            kind = str
-            kwargs["pattern"] = f"^(?:{one})(?:,(?:{one}))*$"
+            one = "|".join(_any_case(value) for value in fixed_values)
+            schema = {"type": "string", "pattern": _list_of(f"(?:{one})")}
+            schema["maxLength"] = LIST_MAX_LENGTH
+        elif isinstance(field, ValuesField):
+            value = SLUG if name in SLUG_FILTERS else HUB_VALUE
+            schema = {"type": "string", "pattern": _list_of(value), "maxLength": LIST_MAX_LENGTH}
+            description += (
+                " Comma-separated; a value the catalog does not hold is a 400 listing those "
+                "it does."
+            )
         elif isinstance(field, forms.IntegerField):
-            kind = int
+            schema = {"type": "integer", "minimum": field.min_value, "maximum": field.max_value}
         elif isinstance(field, forms.ChoiceField):
-            kind = str
-            kwargs["enum"] = [value for value, _ in field.choices if value != ""]
+            schema = {
+                "type": "string",
+                "enum": [value for value, _ in field.choices if value != ""],
+            }
         else:
-            kind = str
-        found.append(OpenApiParameter(name, kind, description=description, **kwargs))
+            schema = {"type": "string", "maxLength": field.max_length}
+        if name in PREMIUM_FILTERS:
+            description += " Needs a plan with premium filters."
+        found.append(OpenApiParameter(name, schema, description=description))
     return found

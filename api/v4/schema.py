@@ -48,7 +48,7 @@ from rest_framework import serializers
 from api.query import MAX_QUERY_LENGTH
 from registry.dimensions import LicenseClass, ParamClass
 
-from .cursors import CURSOR_PATTERN, MAX_CURSOR_LENGTH
+from .cursors import CURSOR_PATTERN, LIMIT_CEILING, MAX_CURSOR_LENGTH
 
 # --- Shared components -------------------------------------------------------
 
@@ -169,8 +169,10 @@ class PagingQuery(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False,
         min_value=1,
-        max_value=10_000,
-        help_text="Rows per page (default 100, at most the plan's page size: 403 beyond it).",
+        max_value=LIMIT_CEILING,
+        help_text="Rows per page: default 100, at most the caller's plan's page size (free "
+        "100, pro 500, enterprise 1,000 as seeded; beyond it a 403 naming the plan that "
+        f"allows it). {LIMIT_CEILING:,} is the largest page any plan allows.",
     )
     cursor = serializers.RegexField(
         CURSOR_PATTERN,
@@ -235,6 +237,24 @@ def empty_means_default(result, **kwargs):
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "query" and not parameter.get("required"):
                     parameter["allowEmptyValue"] = True
+    return result
+
+
+def closed_request_bodies(result, **kwargs):
+    """drf-spectacular postprocessing hook: request bodies take only the members listed.
+
+    The API refuses a member it does not know (`400 unknown_parameter`), as
+    it refuses an unknown query parameter; say so (`additionalProperties:
+    false`) on every component a request body refers to.
+    """
+    components = result.get("components", {}).get("schemas", {})
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {})
+            for media in body.values():
+                name = media.get("schema", {}).get("$ref", "").rpartition("/")[2]
+                if name in components:
+                    components[name]["additionalProperties"] = False
     return result
 
 

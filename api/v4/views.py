@@ -26,6 +26,7 @@ from registry.caching import cached_get
 from snapshots import scoring
 from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
+from snapshots.selectors import HUB_ID_MAX_LENGTH
 from tagging import selectors as tag_selectors
 
 from . import cursors, filtering, selectors, serializers
@@ -162,7 +163,7 @@ class HistoryPoint(fields.Serializer):
     parameters=[
         OpenApiParameter(
             "hub_id",
-            str,
+            {"type": "string", "maxLength": HUB_ID_MAX_LENGTH},
             location=OpenApiParameter.PATH,
             description="The Hub id, `org/name` (the slash as it is), or a legacy id (`gpt2`).",
             examples=[

@@ -175,6 +175,14 @@ def _time_param(request: Request, name: str) -> datetime | None:
         ) from None
 
 
+def _msg_id(request: Request) -> str | None:
+    found = request.query_params.get("msg_id") or None
+    most = Delivery._meta.get_field("msg_id").max_length
+    if found and len(found) > most:
+        raise invalid_parameter("msg_id", f"must be at most {most} characters")
+    return found
+
+
 # --- What the answers hold -------------------------------------------------------------
 
 
@@ -426,7 +434,7 @@ def recover(request: Request, subscription_id: str) -> Response:
     operation_id="webhook_deliveries_list",
     summary="The delivery log, newest first, a page at a time",
     parameters=[DeliveryQuery],
-    responses={200: page_of("DeliveryPage", DeliveryRow()), **errors(400, 401, 403)},
+    responses={200: page_of("DeliveryPage", DeliveryRow()), **errors(400, 401, 403, 404)},
     tags=TAGS,
 )
 @api_view(["GET"])
@@ -447,7 +455,7 @@ def deliveries(request: Request) -> Response:
         subscription=sub,
         status=choice_param(request, "status", choices=("", *Delivery.Status.values), default=""),
         event_type=choice_param(request, "event_type", choices=("", *EventType.values), default=""),
-        msg_id=request.query_params.get("msg_id") or None,
+        msg_id=_msg_id(request),
         since=since,
         until=until,
     )

@@ -134,3 +134,26 @@ def test_every_list_refuses_a_page_beyond_the_free_plan(client, family_board, pa
     response = client.get(f"{url}?limit={free}", **caller)
     assert response.status_code == 200, response.content
     assert json.loads(response.content)["limit"] == free
+
+
+def test_a_page_beyond_every_plan_says_the_largest_any_plan_allows(client, runs):
+    response = client.get("/api/v4/snapshots?limit=1001")
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"]["fields"] == {
+        "limit": ["must be an integer from 1 to 1000"]
+    }
+    # Curators lowered every plan below the ceiling: no plan to name, so say the most there is.
+    Plan.objects.filter(slug="enterprise").update(max_page_size=600)
+    gate.forget()
+    response = client.get("/api/v4/snapshots?limit=800")
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == {
+        "code": "invalid_parameter",
+        "message": "Invalid value for 'limit': must be an integer from 1 to 600, "
+        "the largest page any plan allows",
+        "fields": {"limit": ["must be an integer from 1 to 600, the largest page any plan allows"]},
+    }
+    # Within some plan's page: the plan to move to is named.
+    response = client.get("/api/v4/snapshots?limit=550")
+    assert response.status_code == 403
+    assert "needs the enterprise plan" in json.loads(response.content)["error"]["message"]
