@@ -252,3 +252,13 @@ def test_gunicorn_reads_request_lines_longer_than_the_api_s_limit():
     config = runpy.run_path(str(Path(django_settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"))
     # The method, a path of a few hundred characters and the protocol fit beside the query.
     assert config["limit_request_line"] >= MAX_QUERY_LENGTH + 1000
+
+
+def test_the_server_s_whole_application_refuses_them_too(board, front):
+    # Through the response cache in front of Django, as a server runs it.
+    status, headers, body = front("/api/v4/anomalies?model=%00")
+    assert status == 400 and headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"]["fields"] == {"model": ["must not contain NUL characters"]}
+    status, _, body = front("/api/v4/models?search=" + "a" * MAX_QUERY_LENGTH)
+    assert status == 414
+    assert json.loads(body)["error"]["code"] == "query_too_long"
