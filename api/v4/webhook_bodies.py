@@ -23,7 +23,7 @@ class SubscriptionRow(fields.Serializer):
     """A webhook subscription (its secret is never shown here)."""
 
     id = fields.IntegerField()
-    url = fields.URLField()
+    url = fields.CharField(help_text="As registered.")
     description = fields.CharField(allow_blank=True)
     event_types = fields.ListField(
         child=fields.ChoiceField(choices=list(SUBSCRIBABLE_TYPES)),
@@ -51,7 +51,7 @@ class SubscriptionList(fields.Serializer):
 
 
 # What a subscriber URL looks like: a host name or an IP address, a port, a
-# path of printable ASCII (percent-encode the rest). http:// only where the
+# path and query (percent-encode the rest). http:// only where the
 # server allows it (WEBHOOK_REQUIRE_HTTPS off, for development); where the
 # host resolves is checked on the server (private, loopback and metadata
 # addresses are a 400).
@@ -81,7 +81,9 @@ def _ipv6() -> str:
     return "(?:" + "|".join(forms) + ")"
 
 
-SUBSCRIBER_URL = rf"^https?://(?:[A-Za-z0-9.-]+|\[{_ipv6()}\])(?::{_PORT})?(?:/[!-~]*)?$"
+# A path and query of RFC 3986's characters (no fragment), escapes well formed.
+_PATH = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*"
+SUBSCRIBER_URL = rf"^https?://(?:[A-Za-z0-9.-]+|\[{_ipv6()}\])(?::{_PORT})?(?:/{_PATH})?$"
 
 
 class TextField(fields.CharField):
@@ -98,7 +100,7 @@ class SubscriptionCreate(fields.Serializer):
         SUBSCRIBER_URL,
         max_length=500,
         error_messages={
-            "invalid": "must be an http(s):// URL: a host, a port, a path of printable ASCII"
+            "invalid": "must be an http(s):// URL: a host, a port, a path (percent-encoded)"
         },
         help_text="Where to POST events: an https:// URL (http:// only on a development "
         "server) whose host resolves to a public address; anything else is a 400 naming `url`.",

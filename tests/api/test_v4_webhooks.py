@@ -481,12 +481,13 @@ def test_a_description_must_be_text_not_a_number(client, auth, loopback, receive
 
 
 @pytest.mark.parametrize(
-    "url", ["https://[fd]/hook", "https://example.org:65536/", "https://ex ample.org/"]
+    "url",
+    ["https://[fd]/hook", "https://example.org:65536/", "https://ex ample.org/", "http://k/|"],
 )
 def test_a_url_the_schema_does_not_describe_is_a_400_on_url(client, auth, url):
     body = call(client, "post", f"{BASE}/subscriptions", auth, {"url": url}, 400)
     assert body["error"]["fields"] == {
-        "url": ["must be an http(s):// URL: a host, a port, a path of printable ASCII"]
+        "url": ["must be an http(s):// URL: a host, a port, a path (percent-encoded)"]
     }
 
 
