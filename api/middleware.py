@@ -11,12 +11,17 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from .gate import admit
+from .query import query_refusal
 
 API_PREFIX = "/api/"
 
 
 class ApiGateMiddleware:
-    """Admit (or refuse) API requests, and put X-Plan and the rate-limit headers on the answer."""
+    """Admit (or refuse) API requests, and put X-Plan and the rate-limit headers on the answer.
+
+    An admitted request whose query string no view should read (api.query)
+    is refused here too, in the API's error format.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -33,7 +38,8 @@ class ApiGateMiddleware:
             for name, value in refusal.headers:
                 response[name] = value
         else:
-            response = self.get_response(request)
+            # What a view may read from the query string is checked once, here.
+            response = query_refusal(request) or self.get_response(request)
         for name, value in admission.headers:
             response[name] = value
         return response

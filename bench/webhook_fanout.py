@@ -376,7 +376,6 @@ def main(argv: list[str] | None = None) -> int:
         "LOG_LEVEL": "WARNING",
         "MODELBOARD_LOG_LEVEL": "ERROR",
         "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-key-never-serve-with-it"),
     }
     logs = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     workers: list[subprocess.Popen] = []

@@ -378,6 +378,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.v4.schema.empty_means_default",
+        "api.v4.schema.closed_request_bodies",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"DeliveryStatusEnum": "webhooks.models.Delivery.Status"},

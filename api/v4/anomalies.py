@@ -26,18 +26,17 @@ from registry.caching import cached_get
 from snapshots import anomalies as anomaly_selectors
 from snapshots import scoring
 from snapshots.models import Anomaly
+from snapshots.selectors import HUB_ID_MAX_LENGTH
 
 from . import cursors
 from .export import export_headers, safe_cell
 from .params import choice_param, int_param, reject_unknown
-from .profiles import resolve_profile
+from .profiles import PROFILE_SLUG, resolve_profile
 from .schema import IF_NONE_MATCH, NOT_MODIFIED, PagingQuery, errors, page_of
 from .selectors import latest_snapshot_id
 from .views import CACHE_NAMESPACE
 
 FILTERS = ("profile", "metric", "model", "snapshot", "since", "until")
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
 CSV_FEATURE = "Exporting anomalies as CSV"
 CSV_COLUMNS = (
     "model",
@@ -72,6 +71,8 @@ def _filtered(request: Request, caller):
     profile = resolve_profile(request, caller)
     metric = choice_param(request, "metric", choices=("", *Anomaly.Metric.values), default="")
     hub_id = request.query_params.get("model") or None
+    if hub_id and len(hub_id) > HUB_ID_MAX_LENGTH:
+        raise invalid_parameter("model", f"must be at most {HUB_ID_MAX_LENGTH} characters")
     snapshot_id = None
     if request.query_params.get("snapshot"):
         snapshot_id = int_param(request, "snapshot", default=0, low=1, high=2**31 - 1)
@@ -96,14 +97,16 @@ ANOMALY_ORDER = cursors.KeyOrder(
 
 
 class AnomalyQuery(PagingQuery):
-    limit = fields.IntegerField(
-        required=False, min_value=1, max_value=MAX_LIMIT, help_text="Rows per page (default 100)."
-    )
-    profile = fields.CharField(
-        required=False, help_text="Only what this profile flags (see /api/v4/profiles)."
+    profile = fields.RegexField(
+        PROFILE_SLUG["pattern"],
+        max_length=PROFILE_SLUG["maxLength"],
+        required=False,
+        help_text="Only what this profile flags (see /api/v4/profiles; another is a 400).",
     )
     metric = fields.ChoiceField(choices=Anomaly.Metric.values, required=False)
-    model = fields.CharField(required=False, help_text="A Hub id, `org/name`.")
+    model = fields.CharField(
+        required=False, max_length=HUB_ID_MAX_LENGTH, help_text="A Hub id, `org/name`."
+    )
     snapshot = fields.IntegerField(
         required=False, min_value=1, max_value=2**31 - 1, help_text="The snapshot that found them."
     )
@@ -170,7 +173,7 @@ def anomalies(request: Request) -> Response:
     reject_unknown(request, (*FILTERS, "limit", cursors.CURSOR_PARAM))
     caller = caller_for(request)
     profile, rows, profiles = _filtered(request, caller)
-    limit = int_param(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    limit = cursors.page_limit(request, caller, what="anomalies")
     count = rows.count()
     response = Response()
     binding = {name: request.query_params.get(name, "") for name in FILTERS}

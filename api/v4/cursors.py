@@ -9,6 +9,11 @@ row skipped or repeated as pages are walked, whatever the sort.
 
 Unknown values (null) come last in either direction, so the key comparisons
 spell out where nulls fall rather than leaving it to SQL's three-valued logic.
+
+A cursor comes back from the client, so it is input like any other: whatever
+it decodes to is checked (shape, each key's kind, text a database can hold,
+numbers a column can hold) before it reaches a query, and anything else is a
+400 naming `cursor`.
 """
 
 from __future__ import annotations
@@ -16,18 +21,33 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
+from api.access import Caller, page_size_allowed
 from api.errors import invalid_parameter
+from registry.models import Plan
+
+from .params import int_param
 
 CURSOR_PARAM = "cursor"
+LIMIT_PARAM = "limit"
+DEFAULT_LIMIT = 100
+# No page is larger, whatever a plan says (enterprise's page size as seeded):
+# the schema's maximum for `limit`. Beyond it, or beyond the largest page
+# any plan allows, a 400 saying so rather than a plan to upgrade to.
+LIMIT_CEILING = 1_000
 MAX_CURSOR_LENGTH = 1000
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # what encode() writes: URL-safe base64, unpadded
+# The figures a cursor may carry: what a bigint column holds.
+_LOWEST, _HIGHEST = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,7 @@ class Order:
     tie_field: str
     tie_descending: bool = False
     kind: type = int  # what the column holds: int, float, or str for times
+    tie_kind: type = int  # what the tiebreak holds: int (an id) or str (a Hub id)
 
     def forward(self) -> tuple:
         return (
@@ -90,6 +111,7 @@ class KeyOrder:
     kinds: tuple[type, ...]
     tie_field: str
     tie_descending: bool = False
+    tie_kind: type = int
 
     def _all(self, *, reverse: bool) -> list[tuple[str, bool]]:
         found = [*self.columns, (self.tie_field, self.tie_descending)]
@@ -169,17 +191,20 @@ def decode(
     `describe(key, value)` words a binding the cursor was made for, so a
     cursor from another snapshot or sort is refused with what it belongs to.
     """
-    if len(raw) > MAX_CURSOR_LENGTH:
+    if len(raw) > MAX_CURSOR_LENGTH or not re.fullmatch(CURSOR_PATTERN, raw):
         raise invalid_parameter(CURSOR_PARAM, _GARBLED)
     try:
-        payload = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        payload = json.loads(
+            base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), parse_constant=_no_constant
+        )
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise invalid_parameter(CURSOR_PARAM, _GARBLED) from None
     if not (
         isinstance(payload, list)
         and len(payload) == 4
         and isinstance(payload[0], dict)
         and payload[1] in ("n", "p")
+        and _storable(payload)
     ):
         raise invalid_parameter(CURSOR_PARAM, _GARBLED)
     made_for, direction, value, tie = payload
@@ -193,7 +218,38 @@ def decode(
             )
             raise invalid_parameter(CURSOR_PARAM, problem)
     value = order.check(value) if hasattr(order, "check") else _checked(value, order.kind)
-    return Position(value=value, tie=_checked_tie(tie), backwards=direction == "p")
+    return Position(value=value, tie=_checked_tie(tie, order.tie_kind), backwards=direction == "p")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a figure a cursor holds")
+
+
+def _storable(item) -> bool:
+    """Whether every text and number in a decoded cursor is one a database column can hold.
+
+    No NUL and no lone surrogate in text (neither encodes for PostgreSQL),
+    whole numbers within bigint, finite floats (json reads 1e999 as inf).
+    """
+    if isinstance(item, str):
+        if "\x00" in item:
+            return False
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(item, bool) or item is None:
+        return True
+    if isinstance(item, int):
+        return _LOWEST <= item <= _HIGHEST
+    if isinstance(item, float):
+        return math.isfinite(item)
+    if isinstance(item, list):
+        return all(_storable(one) for one in item)
+    if isinstance(item, dict):
+        return all(_storable(key) and _storable(one) for key, one in item.items())
+    return False
 
 
 def _checked(value, kind: type):
@@ -206,18 +262,47 @@ def _checked(value, kind: type):
     if kind is str and isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
+            # A time a database stores: in UTC without leaving datetime's range.
             if parsed.tzinfo is not None:
-                return parsed
+                return parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
     raise invalid_parameter(CURSOR_PARAM, _GARBLED)
 
 
-def _checked_tie(tie):
-    if isinstance(tie, str | int) and not isinstance(tie, bool):
+def _checked_tie(tie, kind: type):
+    if kind is int and isinstance(tie, int) and not isinstance(tie, bool):
+        return tie
+    if kind is str and isinstance(tie, str):
         return tie
     raise invalid_parameter(CURSOR_PARAM, _GARBLED)
+
+
+def page_limit(request: Request, caller: Caller, *, what: str = "rows") -> int:
+    """`limit`: the page size every v4 list takes, at most the caller's plan's.
+
+    The default is 100 rows, or the plan's page size if smaller; beyond it,
+    403 naming the cheapest plan that allows the page. Every cursor-paged
+    list reads its `limit` here, so a plan's page size means the same on each.
+    """
+    cap = min(caller.plan.max_page_size, LIMIT_CEILING)
+    limit = int_param(
+        request, LIMIT_PARAM, default=min(DEFAULT_LIMIT, cap), low=1, high=LIMIT_CEILING
+    )
+    if limit > cap:
+        largest = min(largest_page_size(), LIMIT_CEILING)
+        if limit > largest:
+            raise invalid_parameter(
+                LIMIT_PARAM,
+                f"must be an integer from 1 to {largest}, the largest page any plan allows",
+            )
+        page_size_allowed(caller, limit=limit, what=what)
+    return limit
+
+
+def largest_page_size() -> int:
+    """The largest page any plan allows (one query; only asked when a page exceeds the caller's)."""
+    return Plan.objects.aggregate(largest=Max("max_page_size"))["largest"] or DEFAULT_LIMIT
 
 
 @dataclass

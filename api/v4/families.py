@@ -7,7 +7,7 @@ that adds them up gets the family's figures.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as fields
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -22,13 +22,21 @@ from snapshots.family_selectors import RollupPoint
 from snapshots.models import FamilyRollup, Observation, Snapshot
 from tagging import selectors as tag_selectors
 
-from . import cursors, filtering, serializers
+from . import cursors, serializers
 from .params import reject_unknown
 from .schema import IF_NONE_MATCH, NOT_MODIFIED, ModelRow, PagingQuery, SnapshotRef, errors
 from .views import HISTORY_DAYS, PAGING_PARAMS, cached
 
+FAMILY_SLUG = OpenApiParameter(
+    "slug",
+    {"type": "string", "pattern": r"^[-A-Za-z0-9_]+$", "maxLength": 50},
+    location=OpenApiParameter.PATH,
+    description="The family's slug (see /api/v4/families).",
+)
 FAMILY_ORDER = cursors.Order(field="downloads", descending=True, tie_field="family_id")
-MEMBER_ORDER = cursors.Order(field="rank", descending=False, tie_field="model__hub_id")
+MEMBER_ORDER = cursors.Order(
+    field="rank", descending=False, tie_field="model__hub_id", tie_kind=str
+)
 
 
 def family_row(family: Family, rollup: FamilyRollup | None) -> dict:
@@ -142,7 +150,7 @@ _PAGE = {
 def families(request: Request) -> Response:
     """The latest snapshot's families, most downloaded first, a page at a time."""
     reject_unknown(request, PAGING_PARAMS)
-    limit = filtering.page_limit(request, caller_for(request), what="families")
+    limit = cursors.page_limit(request, caller_for(request), what="families")
     snapshot = latest_snapshot_or_503()
     rows = family_selectors.family_rollups(snapshot=snapshot)
     count = rows.count()
@@ -170,7 +178,7 @@ def families(request: Request) -> Response:
 @extend_schema(
     operation_id="families_retrieve",
     summary="One family: its rollup, its members by rank (a page), 30 days of rollups",
-    parameters=[PagingQuery, IF_NONE_MATCH],
+    parameters=[FAMILY_SLUG, PagingQuery, IF_NONE_MATCH],
     responses={
         200: inline_serializer(
             "FamilyDetail",
@@ -190,7 +198,7 @@ def families(request: Request) -> Response:
 def family_detail(request: Request, slug: str) -> Response:
     """One family: its rollup, its members (a page at a time, by rank) and 30 days of rollups."""
     reject_unknown(request, PAGING_PARAMS)
-    limit = filtering.page_limit(request, caller_for(request), what="members")
+    limit = cursors.page_limit(request, caller_for(request), what="members")
     snapshot = latest_snapshot_or_503()
     family = family_selectors.family_by_slug(slug=slug)
     if family is None:

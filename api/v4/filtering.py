@@ -3,8 +3,8 @@
 The FilterSet (snapshots.filters) says what is valid; this module turns its
 verdict into the API's errors and applies the caller's plan: how many filters
 one request may combine (Plan.filter_depth; the sort, `limit` and `cursor`
-do not count), which filters and sorts are premium (Plan.premium_filters),
-and how large a page may be (Plan.max_page_size).
+do not count) and which filters and sorts are premium (Plan.premium_filters).
+How large a page may be is every list's question: api.v4.cursors.page_limit.
 """
 
 from __future__ import annotations
@@ -15,19 +15,16 @@ from django import forms
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 
-from api.access import Caller, page_size_allowed, plan_required
-from api.errors import ApiError
-from snapshots.filters import FILTER_NAMES, PREMIUM_FILTERS, LeaderboardFilter
-
-from .params import int_param
-
-DEFAULT_LIMIT = 100
-# Beyond any plan's page size: a 400 rather than a plan to upgrade to.
-LIMIT_CEILING = 10_000
+from api.access import Caller, plan_required
+from api.errors import ApiError, invalid_parameter
+from snapshots.filters import FILTER_NAMES, PREMIUM_FILTERS, LeaderboardFilter, ValuesField
 
 
 def leaderboard_filter(request: Request, *, rows) -> LeaderboardFilter:
     """The request's filters over `rows`, or a 400 naming each bad parameter."""
+    for name in LIST_FILTERS:
+        if any(len(value) > LIST_MAX_LENGTH for value in request.query_params.getlist(name)):
+            raise invalid_parameter(name, f"must be at most {LIST_MAX_LENGTH} characters")
     filterset = LeaderboardFilter(request.query_params, queryset=rows)
     if not filterset.is_valid():
         problems = filterset.problems()
@@ -56,16 +53,41 @@ def check_filters(caller: Caller, filterset: LeaderboardFilter) -> None:
         plan_required(caller, feature=what, test=lambda plan: plan.premium_filters)
 
 
-def page_limit(request: Request, caller: Caller, *, what: str = "rows") -> int:
-    """`limit`, at most the plan's page size (403 naming a plan that allows more)."""
-    cap = caller.plan.max_page_size
-    limit = int_param(request, "limit", default=min(DEFAULT_LIMIT, cap), low=1, high=LIMIT_CEILING)
-    page_size_allowed(caller, limit=limit, what=what)
-    return limit
-
-
 def filter_params() -> tuple[str, ...]:
     return FILTER_NAMES
+
+
+# How the schema describes the catalog's values: tags, providers and families
+# are slugs; licenses, tasks and libraries are Hub ids (printable ASCII, no
+# comma). Which ones exist is the catalog's to say (/api/v4/tags,
+# /api/v4/families …): an unknown one is a 400 listing those it takes.
+SLUG = r"[-A-Za-z0-9_]+"
+HUB_VALUE = r"[!-+\--~]+"  # printable ASCII but the comma and the space
+SLUG_FILTERS = frozenset({"tag", "provider", "family"})
+# A list's length in the schema: the widest query of all (every filter,
+# a cursor) stays well within api.query.MAX_QUERY_LENGTH.
+LIST_MAX_LENGTH = 120
+
+
+LIST_FILTERS = tuple(
+    name
+    for name, flt in LeaderboardFilter.base_filters.items()
+    if isinstance(flt.field, ValuesField)
+)
+
+
+def _list_of(value: str) -> str:
+    # As ValuesWidget reads a list: spaces around values and empty items are
+    # ignored.
+    item = rf" *(?:{value} *)?"
+    return f"^{item}(?:,{item})*$"
+
+
+def _any_case(value: str) -> str:
+    # Values match in any case; schema patterns have no flag to say so.
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in value
+    )
 
 
 def filter_parameters() -> list[OpenApiParameter]:
@@ -79,21 +101,29 @@ def filter_parameters() -> list[OpenApiParameter]:
     for name, flt in LeaderboardFilter.base_filters.items():
         field = flt.field
         description = str(field.help_text or "")
-        if name in PREMIUM_FILTERS:
-            description += " Needs a plan with premium filters."
-        kwargs: dict = {}
         fixed_values = getattr(getattr(field, "allowed", None), "fixed_values", None)
         if fixed_values:
             # A comma list of the known values.
-            one = "|".join(re.escape(value) for value in fixed_values)
-            kind = str
-            kwargs["pattern"] = f"^(?:{one})(?:,(?:{one}))*$"
+            one = "|".join(_any_case(value) for value in fixed_values)
+            schema = {"type": "string", "pattern": _list_of(f"(?:{one})")}
+            schema["maxLength"] = LIST_MAX_LENGTH
+        elif isinstance(field, ValuesField):
+            value = SLUG if name in SLUG_FILTERS else HUB_VALUE
+            schema = {"type": "string", "pattern": _list_of(value), "maxLength": LIST_MAX_LENGTH}
+            description += (
+                " Comma-separated; a value the catalog does not hold is a 400 listing those "
+                "it does."
+            )
         elif isinstance(field, forms.IntegerField):
-            kind = int
+            schema = {"type": "integer", "minimum": field.min_value, "maximum": field.max_value}
         elif isinstance(field, forms.ChoiceField):
-            kind = str
-            kwargs["enum"] = [value for value, _ in field.choices if value != ""]
+            schema = {
+                "type": "string",
+                "enum": [value for value, _ in field.choices if value != ""],
+            }
         else:
-            kind = str
-        found.append(OpenApiParameter(name, kind, description=description, **kwargs))
+            schema = {"type": "string", "maxLength": field.max_length}
+        if name in PREMIUM_FILTERS:
+            description += " Needs a plan with premium filters."
+        found.append(OpenApiParameter(name, schema, description=description))
     return found

@@ -22,11 +22,13 @@ from .params import reject_unknown
 from .schema import errors
 
 CUSTOM_PROFILES_FEATURE = "Scoring with a custom profile"
+PROFILE_SLUG = {"type": "string", "pattern": r"^[-A-Za-z0-9_]+$", "maxLength": 50}
 PROFILE_PARAMETER = OpenApiParameter(
     "profile",
-    str,
+    PROFILE_SLUG,
     description="The scoring profile's slug (see /api/v4/profiles): research, production, "
-    "community (the default) or one of the organization's own (a plan with custom profiles).",
+    "community (the default) or one of the organization's own (a plan with custom profiles). "
+    "A profile the caller may not use is a 400 listing those it may.",
 )
 
 

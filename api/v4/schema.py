@@ -34,7 +34,8 @@ exist to describe them, not to build them):
    `errors(...)` gives each listed status the Error component; list every
    4xx/5xx the view can answer (400 for bad or unknown parameters, 403 for
    plan_required, 404, 429 when rate-limited, 503 before the first snapshot).
-   Every operation may answer 429 once rate limits are on: `errors()` adds it.
+   Every operation may answer 401 (a bad key), 414 (an over-long query string)
+   and 429 once rate limits are on: `errors()` adds them.
 4. Run tests/api/test_schemathesis.py: it must stay green.
 """
 
@@ -45,7 +46,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_seri
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import serializers
 
+from api.query import MAX_QUERY_LENGTH
 from registry.dimensions import LicenseClass, ParamClass
+
+from .cursors import CURSOR_PATTERN, LIMIT_CEILING, MAX_CURSOR_LENGTH
 
 # --- Shared components -------------------------------------------------------
 
@@ -185,13 +189,17 @@ class PagingQuery(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False,
         min_value=1,
-        max_value=10_000,
-        help_text="Rows per page (default 100, at most the plan's page size: 403 beyond it).",
+        max_value=LIMIT_CEILING,
+        help_text="Rows per page: default 100, at most the caller's plan's page size (free "
+        "100, pro 500, enterprise 1,000 as seeded; beyond it a 403 naming the plan that "
+        f"allows it). {LIMIT_CEILING:,} is the largest page any plan allows.",
     )
-    cursor = serializers.CharField(
+    cursor = serializers.RegexField(
+        CURSOR_PATTERN,
         required=False,
-        max_length=1000,
-        help_text="Where the page starts: the `next` or `previous` URL's cursor, as given.",
+        max_length=MAX_CURSOR_LENGTH,
+        help_text="Where the page starts: the `next` or `previous` URL's cursor, as given "
+        "(URL-safe base64). A cursor the API did not give is a 400 naming `cursor`.",
     )
 
 
@@ -214,16 +222,18 @@ ERROR_DESCRIPTIONS = {
     404: "Not found.",
     405: "Method not allowed.",
     410: "Gone: the data asked about was pruned or never completed (`resync_required`).",
+    414: f"The query string is longer than {MAX_QUERY_LENGTH} characters (`query_too_long`).",
     429: "Rate limited: retry after `Retry-After` seconds.",
     503: "No complete snapshot yet (`no_snapshot`).",
 }
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The Error component for each status, and the gate's 401 and 429 (every call passes it)."""
+    """The Error component for each status, the gate's 401 and 429 (every call passes it),
+    and the 414 of a query string too long to read (api.query)."""
     return {
         status: OpenApiResponse(response=Error, description=ERROR_DESCRIPTIONS[status])
-        for status in sorted({*statuses, 401, 429})
+        for status in sorted({*statuses, 401, 414, 429})
     }
 
 
@@ -247,6 +257,24 @@ def empty_means_default(result, **kwargs):
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "query" and not parameter.get("required"):
                     parameter["allowEmptyValue"] = True
+    return result
+
+
+def closed_request_bodies(result, **kwargs):
+    """drf-spectacular postprocessing hook: request bodies take only the members listed.
+
+    The API refuses a member it does not know (`400 unknown_parameter`), as
+    it refuses an unknown query parameter; say so (`additionalProperties:
+    false`) on every component a request body refers to.
+    """
+    components = result.get("components", {}).get("schemas", {})
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {})
+            for media in body.values():
+                name = media.get("schema", {}).get("$ref", "").rpartition("/")[2]
+                if name in components:
+                    components[name]["additionalProperties"] = False
     return result
 
 

@@ -26,6 +26,7 @@ from registry.caching import cached_get
 from snapshots import scoring
 from snapshots import selectors as snapshot_selectors
 from snapshots.models import Snapshot
+from snapshots.selectors import HUB_ID_MAX_LENGTH
 from tagging import selectors as tag_selectors
 
 from . import cursors, filtering, selectors, serializers
@@ -94,14 +95,18 @@ def models(request: Request) -> Response:
     reject_unknown(request, (*filtering.filter_params(), "profile", *PAGING_PARAMS))
     caller = caller_for(request)
     profile = resolve_profile(request, caller, default=settings.SCORING_DEFAULT_PROFILE)
-    limit = filtering.page_limit(request, caller, what="models")
+    limit = cursors.page_limit(request, caller, what="models")
     snapshot = latest_snapshot_or_503()
     rows = scoring.with_profile_score(selectors.public_rows(snapshot=snapshot), profile)
     filterset = filtering.leaderboard_filter(request, rows=rows)
     filtering.check_filters(caller, filterset)
     sort = filterset.ordering
     order = cursors.Order(
-        field=sort.field, descending=sort.descending, tie_field="model__hub_id", kind=sort.kind
+        field=sort.field,
+        descending=sort.descending,
+        tie_field="model__hub_id",
+        kind=sort.kind,
+        tie_kind=str,
     )
     binding = {"snapshot": snapshot.pk, "sort": sort.name, "profile": profile.slug}
     rows = filterset.qs
@@ -187,7 +192,7 @@ class DailyPoint(fields.Serializer):
     parameters=[
         OpenApiParameter(
             "hub_id",
-            str,
+            {"type": "string", "maxLength": HUB_ID_MAX_LENGTH},
             location=OpenApiParameter.PATH,
             description="The Hub id, `org/name` (the slash as it is), or a legacy id (`gpt2`).",
             examples=[
@@ -346,7 +351,7 @@ def snapshots(request: Request) -> Response:
     reject_unknown(request, ("status", *PAGING_PARAMS))
     status = choice_param(request, "status", choices=STATUS_CHOICES, default="complete")
     caller = caller_for(request)
-    limit = filtering.page_limit(request, caller, what="snapshots")
+    limit = cursors.page_limit(request, caller, what="snapshots")
     order = cursors.Order(
         field="taken_at", descending=True, tie_field="id", tie_descending=True, kind=str
     )

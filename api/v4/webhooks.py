@@ -34,7 +34,7 @@ from registry.models import Organization
 from webhooks import selectors, services
 from webhooks.models import Delivery, DeliveryAttempt, EventType, Subscription
 
-from . import cursors, filtering
+from . import cursors
 from .params import choice_param, int_param, reject_unknown
 from .schema import errors, page_of
 from .webhook_bodies import (
@@ -166,11 +166,21 @@ def _time_param(request: Request, name: str) -> datetime | None:
     if raw == "":
         return None
     try:
-        return _aware(datetime.fromisoformat(raw))
-    except ValueError:
+        # In UTC, as the database compares it: a time at the edge of the
+        # calendar with an offset would leave datetime's range there.
+        return _aware(datetime.fromisoformat(raw)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid_parameter(
             name, "must be an ISO 8601 time, e.g. 2026-03-01T12:00:00Z"
         ) from None
+
+
+def _msg_id(request: Request) -> str | None:
+    found = request.query_params.get("msg_id") or None
+    most = Delivery._meta.get_field("msg_id").max_length
+    if found and len(found) > most:
+        raise invalid_parameter("msg_id", f"must be at most {most} characters")
+    return found
 
 
 # --- What the answers hold -------------------------------------------------------------
@@ -424,7 +434,7 @@ def recover(request: Request, subscription_id: str) -> Response:
     operation_id="webhook_deliveries_list",
     summary="The delivery log, newest first, a page at a time",
     parameters=[DeliveryQuery],
-    responses={200: page_of("DeliveryPage", DeliveryRow()), **errors(400, 401, 403)},
+    responses={200: page_of("DeliveryPage", DeliveryRow()), **errors(400, 401, 403, 404)},
     tags=TAGS,
 )
 @api_view(["GET"])
@@ -432,7 +442,7 @@ def deliveries(request: Request) -> Response:
     """The organization's deliveries, newest first, filtered, by cursor."""
     organization = organization_of(request)
     reject_unknown(request, (*DELIVERY_FILTERS, "limit", "cursor"))
-    limit = filtering.page_limit(request, caller_for(request), what="deliveries")
+    limit = cursors.page_limit(request, caller_for(request), what="deliveries")
     sub = None
     if request.query_params.get("subscription"):
         sub_id = int_param(request, "subscription", default=0, low=1, high=MAX_ID)
@@ -445,7 +455,7 @@ def deliveries(request: Request) -> Response:
         subscription=sub,
         status=choice_param(request, "status", choices=("", *Delivery.Status.values), default=""),
         event_type=choice_param(request, "event_type", choices=("", *EventType.values), default=""),
-        msg_id=request.query_params.get("msg_id") or None,
+        msg_id=_msg_id(request),
         since=since,
         until=until,
     )

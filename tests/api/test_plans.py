@@ -12,8 +12,8 @@ from api import gate
 from api.access import Caller, caller_for, plan_required
 from api.errors import ApiError
 from api.services import api_key_create
-from registry.models import Organization, Plan
-from tests.factories import T0, days, hub_record, published_snapshot
+from registry.models import Family, FamilyRule, Organization, Plan
+from tests.factories import T0, api_key, days, hub_record, published_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +150,80 @@ def test_the_cache_key_names_the_plan_and_changes_with_its_figures():
     edited.filter_depth += 1
     assert gate.plan_cache_key(edited) != before
     assert gate.plan_cache_key(Plan.objects.get(slug="pro")) == before  # same figures, same key
+
+
+# --- Every list applies the plan's page size alike -------------------------------------
+
+
+def list_paths() -> list[str]:
+    """The v4 GET operations that page (they take `limit`), as the schema lists them."""
+    from tests.api.test_schemathesis import generated_schema
+
+    return sorted(
+        path
+        for path, operations in generated_schema()["paths"].items()
+        if any(p["name"] == "limit" for p in operations.get("get", {}).get("parameters", []))
+    )
+
+
+LIST_PATHS = list_paths()
+
+
+def test_every_cursor_paged_list_is_in_the_plan_test():
+    assert LIST_PATHS == [
+        "/api/v4/anomalies",
+        "/api/v4/families",
+        "/api/v4/families/{slug}",
+        "/api/v4/models",
+        "/api/v4/snapshots",
+        "/api/v4/webhooks/deliveries",
+    ]
+
+
+@pytest.fixture
+def family_board(runs):
+    family = Family.objects.create(slug="acme", name="Acme")
+    FamilyRule.objects.create(family=family, kind="author", pattern="acme")
+
+
+@pytest.mark.parametrize("path", LIST_PATHS)
+def test_every_list_refuses_a_page_beyond_the_free_plan(client, family_board, path):
+    url = path.replace("{slug}", "acme")
+    # Anonymous callers are on free; the delivery log needs a key (of a free organization).
+    caller = {"HTTP_AUTHORIZATION": f"Bearer {api_key('free')}"} if "webhooks" in path else {}
+    free = Plan.objects.get(slug="free").max_page_size
+    assert free == 100
+
+    response = client.get(f"{url}?limit={free + 1}", **caller)
+    assert response.status_code == 403, response.content
+    error = json.loads(response.content)["error"]
+    assert error["code"] == "plan_required"
+    assert error["message"].startswith(f"A page of {free + 1} ")
+    assert error["message"].endswith(" needs the pro plan (you are on free).")
+
+    response = client.get(f"{url}?limit={free}", **caller)
+    assert response.status_code == 200, response.content
+    assert json.loads(response.content)["limit"] == free
+
+
+def test_a_page_beyond_every_plan_says_the_largest_any_plan_allows(client, runs):
+    response = client.get("/api/v4/snapshots?limit=1001")
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"]["fields"] == {
+        "limit": ["must be an integer from 1 to 1000"]
+    }
+    # Curators lowered every plan below the ceiling: no plan to name, so say the most there is.
+    Plan.objects.filter(slug="enterprise").update(max_page_size=600)
+    gate.forget()
+    response = client.get("/api/v4/snapshots?limit=800")
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == {
+        "code": "invalid_parameter",
+        "message": "Invalid value for 'limit': must be an integer from 1 to 600, "
+        "the largest page any plan allows",
+        "fields": {"limit": ["must be an integer from 1 to 600, the largest page any plan allows"]},
+    }
+    # Within some plan's page: the plan to move to is named.
+    response = client.get("/api/v4/snapshots?limit=550")
+    assert response.status_code == 403
+    assert "needs the enterprise plan" in json.loads(response.content)["error"]["message"]

@@ -143,7 +143,7 @@ def test_unknown_parameters_are_refused(client):
 
 def test_the_list_takes_a_fixed_number_of_queries(client, spikes, django_assert_max_num_queries):
     with django_assert_max_num_queries(6):
-        get_json(client, "/api/v4/anomalies?profile=community&limit=500")
+        get_json(client, "/api/v4/anomalies?profile=community&limit=100")
 
 
 def test_the_csv_export_is_premium(client, spikes):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from api.v4.filtering import LIST_MAX_LENGTH
 from tests.api.boards import catalog_board
 from tests.api.callers import on_plan
 
@@ -263,11 +265,40 @@ def test_the_filters_describe_themselves_for_the_schema():
         "new",
         "sort",
     ]
-    assert parameters["min_downloads"].type is int
-    assert parameters["new"].enum == ["24h", "7d"]
-    assert "-delta_7d" in parameters["sort"].enum and "rank" in parameters["sort"].enum
+    assert parameters["min_downloads"].type == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 10**15,
+    }
+    assert parameters["new"].type["enum"] == ["24h", "7d"]
+    sorts = parameters["sort"].type["enum"]
+    assert "-delta_7d" in sorts and "rank" in sorts
+    assert parameters["search"].type == {"type": "string", "maxLength": 100}
     assert parameters["library"].description.endswith("Needs a plan with premium filters.")
-    assert parameters["tag"].description == "Capability tag slugs; models having all of them."
+    assert parameters["tag"].description.startswith(
+        "Capability tag slugs; models having all of them. Comma-separated;"
+    )
+
+    # The patterns take what the FilterSet takes: any case, blanks, empty items.
+    def matches(name: str, value: str) -> bool:
+        return re.fullmatch(parameters[name].type["pattern"], value) is not None
+
+    assert matches("license_class", "Permissive, copyleft,,")
+    assert not matches("license_class", "permissive,\u3000copyleft")  # spaces only
+    assert matches("param_class", "<1B,100B+")
+    assert not matches("license_class", "permissivecopyleft")
+    assert not matches("param_class", "7B")
+    assert matches("tag", "chat,Code") and not matches("tag", "chat code")
+    assert matches("license", "apache-2.0,cc-by-4.0") and not matches("license", "a\x00")
+    assert all(
+        parameters[name].type["maxLength"] == LIST_MAX_LENGTH
+        for name in ("tag", "provider", "family", "license", "license_class", "param_class")
+    )
+
+
+def test_a_list_longer_than_the_schema_says_is_refused(client, board):
+    body = get(client, "tag=" + "chat," * 30, status=400)
+    assert body["error"]["fields"] == {"tag": [f"must be at most {LIST_MAX_LENGTH} characters"]}
 
 
 @pytest.mark.parametrize(

@@ -232,9 +232,9 @@ def test_it_never_lists_private_models(client):
 @pytest.mark.parametrize(
     ("query", "name", "problem"),
     [
-        ("limit=0", "limit", "must be an integer from 1 to 10000"),
-        ("limit=10001", "limit", "must be an integer from 1 to 10000"),
-        ("limit=ten", "limit", "must be an integer from 1 to 10000"),
+        ("limit=0", "limit", "must be an integer from 1 to 1000"),
+        ("limit=1001", "limit", "must be an integer from 1 to 1000"),
+        ("limit=ten", "limit", "must be an integer from 1 to 1000"),
         ("limit=1&limit=2", "limit", "must be given once"),
     ],
 )

@@ -471,3 +471,26 @@ def test_redeliver_sends_the_same_webhook_id_again(
     assert Webhook(created["secret"]).verify(second.body, second.headers)
     detail = call(client, "get", f"{BASE}/deliveries/{sent['delivery_id']}", auth)
     assert detail["status"] == "succeeded" and len(detail["log"]) == 2
+
+
+def test_a_description_must_be_text_not_a_number(client, auth, loopback, receiver):
+    body = call(
+        client, "post", f"{BASE}/subscriptions", auth, {"url": receiver.url, "description": 0}, 400
+    )
+    assert body["error"]["fields"] == {"description": ["Not a valid string."]}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://[fd]/hook", "https://example.org:65536/", "https://ex ample.org/", "http://k/|"],
+)
+def test_a_url_the_schema_does_not_describe_is_a_400_on_url(client, auth, url):
+    body = call(client, "post", f"{BASE}/subscriptions", auth, {"url": url}, 400)
+    assert body["error"]["fields"] == {
+        "url": ["must be an http(s):// URL: a host, a port, a path (percent-encoded)"]
+    }
+
+
+def test_a_msg_id_longer_than_any_is_a_400(client, auth):
+    body = call(client, "get", f"{BASE}/deliveries?msg_id={'0' * 41}", auth, status=400)
+    assert body["error"]["fields"] == {"msg_id": ["must be at most 40 characters"]}
