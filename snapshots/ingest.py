@@ -37,6 +37,7 @@ from registry.records import HubRecord
 
 from .deltas import DELTA_FIELDS, deltas_mark_computed, snapshot_baselines
 from .models import Observation, Snapshot
+from .partitions import observations_write
 from .scoring import PERCENTILE_COLUMNS, components_mark_computed, with_percentiles
 
 # Catalog fields a record may carry; an empty value in a record keeps what we
@@ -327,15 +328,10 @@ def _update_models_postgresql(rows: list[tuple[int, tuple]]) -> None:
         cursor.execute(f"DROP TABLE {_CHANGES_TABLE}")
 
 
-def _insert_observations_postgresql(rows: list[tuple]) -> None:
-    # Binary COPY: the server parses no text for these numbers and times.
-    table = Observation._meta.db_table
+def _insert_observations_postgresql(snapshot: Snapshot, rows: list[tuple]) -> None:
+    # Into a partition of its own, loaded and indexed before it is attached.
     types = [Observation._meta.get_field(c).db_type(connection) for c in OBSERVATION_COLUMNS]
-    sql = f"COPY {table} ({', '.join(OBSERVATION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-    with connection.cursor() as cursor, cursor.copy(sql) as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
+    observations_write(snapshot_id=snapshot.pk, columns=OBSERVATION_COLUMNS, types=types, rows=rows)
 
 
 # --- Other backends -----------------------------------------------------------
@@ -393,7 +389,7 @@ def existing_catalog_ids(hub_ids: Sequence[str]) -> dict[str, int]:
 def insert_observations(snapshot: Snapshot, rows: list[tuple]) -> None:
     """Write observation rows (in OBSERVATION_COLUMNS order): COPY on PostgreSQL."""
     if connection.vendor == "postgresql":
-        _insert_observations_postgresql(rows)
+        _insert_observations_postgresql(snapshot, rows)
         return
     Observation.objects.bulk_create(
         (Observation(**dict(zip(OBSERVATION_COLUMNS, row, strict=True))) for row in rows),

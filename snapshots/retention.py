@@ -29,6 +29,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .models import DailyObservation, Observation, Snapshot
+from .partitions import observations_retire
 
 logger = logging.getLogger("modelboard.retention")
 
@@ -132,7 +133,7 @@ def observations_prune(
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> PruneResult:
-    """Delete observations of old snapshots, and daily history older than a year.
+    """Retire observations of old snapshots, and delete daily history older than a year.
 
     Observations go when their snapshot was taken more than `older_than_days`
     (default OBSERVATION_RETENTION_DAYS) before `now`; the snapshot rows stay.
@@ -143,6 +144,10 @@ def observations_prune(
     served, and a stalled refresh must not empty the site. Daily history goes
     when its day is more than `daily_older_than_days` (default
     DAILY_HISTORY_DAYS) before today. With `dry_run`, only counts.
+
+    Observations are retired a snapshot at a time (`observations_retire`):
+    on PostgreSQL the snapshot's partition is dropped, never DELETEd in
+    batches; elsewhere its rows are deleted.
     """
     now = now or timezone.now()
     if older_than_days is None:
@@ -173,7 +178,9 @@ def observations_prune(
     rolled_up = daily_history_rollup(snapshot_ids=stale)
     observations = 0
     for pk in stale:
-        observations += _delete_in_batches(Observation.objects.filter(snapshot_id=pk))
+        # A whole snapshot at a time: on PostgreSQL its partition is dropped.
+        with transaction.atomic():
+            observations += observations_retire(snapshot_id=pk)
     daily = _delete_in_batches(old_daily)
     logger.info(
         "pruned %d observation(s) of %d snapshot(s) before %s (%d daily row(s) written), "

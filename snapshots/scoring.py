@@ -161,13 +161,13 @@ def _components_sql() -> str:
     table = quote(Observation._meta.db_table)
     growth = "delta_{name}_7d * 1.0 / {greatest}({name} - delta_{name}_7d, {floor})".format
     source = (
-        "SELECT id, downloads, likes, last_modified, trending_score, "
+        "SELECT model_id, downloads, likes, last_modified, trending_score, "
         f"{growth(name='downloads', greatest=greatest, floor=DOWNLOADS_GROWTH_FLOOR)} AS dg, "
         f"{growth(name='likes', greatest=greatest, floor=LIKES_GROWTH_FLOOR)} AS lg "
         f"FROM {table} WHERE snapshot_id = %s"
     )
     ranked = (
-        f"SELECT id, {_percentile('downloads')} AS p1, {_percentile('likes')} AS p2, "
+        f"SELECT model_id, {_percentile('downloads')} AS p1, {_percentile('likes')} AS p2, "
         f"{_percentile('dg')} AS p3, {_percentile('lg')} AS p4, "
         f"{_percentile('last_modified')} AS p5, {_percentile('trending_score')} AS p6 "
         f"FROM ({source}) AS s"
@@ -175,7 +175,12 @@ def _components_sql() -> str:
     assignments = ", ".join(
         f"{column} = r.p{n}" for n, column in enumerate(PERCENTILE_COLUMNS, start=1)
     )
-    return f"UPDATE {table} SET {assignments} FROM ({ranked}) AS r WHERE {table}.id = r.id"
+    # Rows are keyed by (model, snapshot): the snapshot is named again so the
+    # UPDATE reaches its rows (on PostgreSQL, its partition) only.
+    return (
+        f"UPDATE {table} SET {assignments} FROM ({ranked}) AS r "
+        f"WHERE {table}.snapshot_id = %s AND {table}.model_id = r.model_id"
+    )
 
 
 def components_mark_computed(*, snapshot: Snapshot) -> None:
@@ -192,7 +197,7 @@ def snapshot_compute_components(*, snapshot: Snapshot) -> int:
     the rows updated.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_components_sql(), [snapshot.pk])
+        cursor.execute(_components_sql(), [snapshot.pk, snapshot.pk])
         updated = max(cursor.rowcount, 0)
     components_mark_computed(snapshot=snapshot)
     return updated

@@ -108,8 +108,13 @@ def test_its_query_count_does_not_grow_with_the_number_of_models(n):
     # here, so no baseline rows to read), observation insert, the snapshot's
     # baselines saved, when its score components were computed: nine
     # statements, plus the extra batches SQLite's 999-variable limit forces.
-    # Never one per model.
-    assert len(ctx.captured_queries) <= 9 + n // 20, [q["sql"][:60] for q in ctx.captured_queries]
+    # On PostgreSQL the observations go to a partition of their own: whether
+    # the snapshot has rows already, the fresh table, then its indexes and
+    # the attach in one round trip: three more. Never one per model.
+    partition = 3 if connection.vendor == "postgresql" else 0
+    assert len(ctx.captured_queries) <= 9 + partition + n // 20, [
+        q["sql"][:60] for q in ctx.captured_queries
+    ]
 
 
 def test_it_reports_the_models_it_created_or_changed():
