@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -98,6 +98,7 @@ def import_one(path: Path, url: str) -> dict:
     started = time.perf_counter()
     archive = read_archive(path)
     records = validate_records(archive)
+    archive = replace(archive, records=())  # as the command does once a file is checked
     when = archive.taken_at or taken_at_from_filename(path.name)
     outcome = snapshot_import(archive=archive, records=records, taken_at=when)
     seconds = time.perf_counter() - started

@@ -83,6 +83,8 @@ OBSERVATION_COLUMNS = (
 _BEFORE_PERCENTILES = OBSERVATION_COLUMNS[: -len(PERCENTILE_COLUMNS)]
 
 IN_CHUNK = 5000  # ids per `IN (…)`; well under SQLite's variable limit
+# Catalog rows compared at a time (each chunk is one read of the catalog).
+CATALOG_CHUNK = 250_000
 BATCH = 2000
 
 _KEEP_IF_EMPTY = tuple(
@@ -254,23 +256,31 @@ def upsert_catalog(
     Returns (Hub id → pk for every record, Hub ids created, pks updated).
     """
     aliases = provider_alias_map()
-    existing, reserved_pks = lookup_catalog(list(records))
+    hub_ids = list(records)
     ids: dict[str, int] = {}
     to_create: list[tuple[str, tuple]] = []
     to_update: list[tuple[int, tuple]] = []
-    for hub_id, record in records.items():
-        values = _catalog_values(record, aliases)
-        found = existing.get(hub_id)
-        if found is None:
-            to_create.append((hub_id, values))
-            continue
-        pk, old = found
-        ids[hub_id] = pk
-        if values == old:  # the usual case: nothing new about this model
-            continue
-        merged = _merge(old, values)
-        if merged != old:
-            to_update.append((pk, merged))
+    reserved_pks: list[int] = []
+    # A slice of the catalog at a time: a million catalog rows read back as
+    # Python values would take over a gigabyte; only the changes are kept.
+    for start in range(0, len(hub_ids), CATALOG_CHUNK):
+        chunk = hub_ids[start : start + CATALOG_CHUNK]
+        existing, reserved = lookup_catalog(chunk)
+        reserved_pks.extend(reserved)  # ascending: each chunk's come after the last's
+        for hub_id in chunk:
+            values = _catalog_values(records[hub_id], aliases)
+            found = existing.get(hub_id)
+            if found is None:
+                to_create.append((hub_id, values))
+                continue
+            pk, old = found
+            ids[hub_id] = pk
+            if values == old:  # the usual case: nothing new about this model
+                continue
+            merged = _merge(old, values)
+            if merged != old:
+                to_update.append((pk, merged))
+        del existing
     if connection.vendor == "postgresql":
         ids.update(_create_models_postgresql(to_create, pks=reserved_pks, seen_at=seen_at))
         _update_models_postgresql(to_update)

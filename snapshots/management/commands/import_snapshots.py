@@ -9,6 +9,7 @@ Files are imported in the order they were taken, oldest first.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
@@ -72,6 +73,8 @@ class Command(BaseCommand):
             try:
                 archive = read_archive(path)
                 records = validate_records(archive)
+                # Checked and parsed: the raw records are not needed again.
+                archive = replace(archive, records=())
             except ArchiveError as exc:
                 errors.append(str(exc))
                 continue
