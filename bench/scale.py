@@ -17,8 +17,11 @@ Printed per day: wall time, observations per second, the importing process's
 peak RSS, the database's growth per model (`pg_database_size` before and after),
 and, measured in the same run, a bare binary COPY of as many observation rows
 into a plain table with no index, constraint or trigger: the ratio of the two
-rates is the import's speed against the floor. At the end the oldest day is
-retired (`observations_prune`, which drops its partition) and timed.
+rates is the import's speed against the floor. On a machine shared with
+other work the wall clock also measures the scheduler, so the CPU seconds
+both spent (the Python process plus its PostgreSQL backend, read from /proc)
+are printed too, with the same ratio. At the end the oldest day is retired
+(`observations_prune`, which drops its partition) and timed.
 
 The server named by DATABASE_URL (or --database-url) is only used to create a
 scratch database `modelboard_scale_<pid>`, migrated here and dropped at the end
@@ -64,6 +67,8 @@ class Day:
     peak_rss: int  # bytes
     bytes_added: int
     copy_seconds: float
+    cpu: float  # CPU seconds of the import: its process and its database backend
+    copy_cpu: float
 
     @property
     def per_second(self) -> float:
@@ -75,6 +80,21 @@ class Day:
 
 
 # --- The child: one import, timed from inside -------------------------------------
+
+
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds a PostgreSQL backend on this machine has used (0 if unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(backend_pid: int) -> float:
+    """This process's CPU seconds plus its database backend's."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + _backend_cpu(backend_pid)
 
 
 def _setup_django(url: str) -> None:
@@ -95,7 +115,8 @@ def import_one(path: Path, url: str) -> dict:
     from snapshots.services import snapshot_import
 
     connection.ensure_connection()
-    started = time.perf_counter()
+    backend = connection.connection.info.backend_pid
+    started, cpu = time.perf_counter(), _cpu(backend)
     archive = read_archive(path)
     records = validate_records(archive)
     archive = replace(archive, records=())  # as the command does once a file is checked
@@ -104,6 +125,7 @@ def import_one(path: Path, url: str) -> dict:
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
+        "cpu": _cpu(backend) - cpu,
         "models": outcome.snapshot.models_seen,
         "snapshot": outcome.snapshot.pk,
         # Linux reports kilobytes.
@@ -111,7 +133,7 @@ def import_one(path: Path, url: str) -> dict:
     }
 
 
-def bare_copy(url: str, snapshot_id: int) -> tuple[int, float]:
+def bare_copy(url: str, snapshot_id: int) -> tuple[int, float, float]:
     """Time a binary COPY of this snapshot's observation rows into a plain table.
 
     The rows are read into memory first (not timed), in the column types
@@ -135,7 +157,8 @@ def bare_copy(url: str, snapshot_id: int) -> tuple[int, float]:
         rows = cur.fetchall()
         cur.execute("DROP TABLE IF EXISTS bench_bare_copy")
         conn.commit()
-        started = time.perf_counter()
+        backend = conn.info.backend_pid
+        started, cpu = time.perf_counter(), _cpu(backend)
         cur.execute(
             "CREATE TABLE bench_bare_copy ("
             + ", ".join(f"{name} {kind}" for name, kind in columns)
@@ -146,10 +169,10 @@ def bare_copy(url: str, snapshot_id: int) -> tuple[int, float]:
             for row in rows:
                 copy.write_row(row)
         conn.commit()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu(backend) - cpu
         cur.execute("DROP TABLE bench_bare_copy")
         conn.commit()
-    return len(rows), seconds
+    return len(rows), seconds, cpu
 
 
 def observation_bytes(url: str) -> int:
@@ -172,20 +195,31 @@ def database_size(url: str) -> int:
         return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
-def retire_oldest(url: str, days: int) -> dict:
-    """Prune the first day's observations (a partition drop) and time it."""
+def retire_oldest(url: str) -> dict:
+    """Prune the first day's observations and time it, the partition drop apart."""
     _setup_django(url)
+    from snapshots import retention
     from snapshots.models import Observation, Snapshot
-    from snapshots.retention import observations_prune
 
     first = Snapshot.objects.order_by("taken_at").first()
     rows = Observation.objects.filter(snapshot=first).count()
+    dropping: list[float] = []
+    retire = retention.observations_retire
+
+    def timed_retire(**kwargs):
+        started = time.perf_counter()
+        try:
+            return retire(**kwargs)
+        finally:
+            dropping.append(time.perf_counter() - started)
+
+    retention.observations_retire = timed_retire
     # Old enough that only the first day is past the window.
     now = first.taken_at + timedelta(days=30, hours=12)
     started = time.perf_counter()
-    result = observations_prune(older_than_days=30, now=now)
+    result = retention.observations_prune(older_than_days=30, now=now)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": rows, "pruned": result.observations}
+    return {"seconds": seconds, "drop": sum(dropping), "rows": rows, "pruned": result.observations}
 
 
 # --- The parent ---------------------------------------------------------------------
@@ -233,7 +267,7 @@ def run(options: argparse.Namespace) -> int:
                 added = database_size(url) - before
                 per_observation = (observation_bytes(url) - observed_before) / figures["models"]
                 path.unlink()
-                rows, copy_seconds = bare_copy(url, figures["snapshot"])
+                rows, copy_seconds, copy_cpu = bare_copy(url, figures["snapshot"])
                 result = Day(
                     day=day,
                     models=figures["models"],
@@ -241,6 +275,8 @@ def run(options: argparse.Namespace) -> int:
                     peak_rss=figures["peak_rss"],
                     bytes_added=added,
                     copy_seconds=copy_seconds,
+                    cpu=figures["cpu"],
+                    copy_cpu=copy_cpu,
                 )
                 results.append(result)
                 print(
@@ -250,14 +286,17 @@ def run(options: argparse.Namespace) -> int:
                     f"({per_observation:,.0f} B/observation with indexes); "
                     f"bare COPY of {rows:,} rows {copy_seconds:.2f} s = "
                     f"{result.copy_per_second:,.0f} rows/s; ratio "
-                    f"{result.per_second / result.copy_per_second:.3f}",
+                    f"{result.per_second / result.copy_per_second:.3f}; "
+                    f"CPU {result.cpu:.1f} s against {copy_cpu:.2f} s for the COPY, ratio "
+                    f"{copy_cpu / result.cpu:.3f}",
                     flush=True,
                 )
         if options.days >= 2:
             retired = _child(["--_retire", "--database-url", url])
             print(
                 f"retire day 0 ({retired['rows']:,} observations): "
-                f"{retired['seconds'] * 1000:,.0f} ms (prune, partition dropped)"
+                f"{retired['drop'] * 1000:,.0f} ms to drop them; the whole prune, with the "
+                f"daily history's rollup, {retired['seconds']:,.1f} s"
             )
     finally:
         if not options.keep:
@@ -282,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(import_one(Path(options._import), options.database_url)))
         return 0
     if options._retire:
-        print(json.dumps(retire_oldest(options.database_url, 0)))
+        print(json.dumps(retire_oldest(options.database_url)))
         return 0
     return run(options)
 
