@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter, itemgetter
 
+import msgspec
 from django.db import connection, transaction
 from django.db.models.functions import Lower
 
@@ -220,7 +221,9 @@ def _lookup_catalog_postgresql(
                 [table, len(hub_ids) - len(fetched)],
             )
             reserved = sorted(row[0] for row in cursor.fetchall())
-    loads = json.loads
+    # jsonb's text is plain JSON (no NaN, no lone surrogate): msgspec reads
+    # it exactly as json would, several times faster.
+    loads = msgspec.json.decode
     rows: dict[str, tuple[int, tuple]] = {}
     for row in fetched:
         # jsonb comes as text (as Django reads it); most base_models are empty.
