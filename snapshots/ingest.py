@@ -39,7 +39,7 @@ from registry.records import HubRecord
 from .deltas import DELTA_FIELDS, deltas_mark_computed, snapshot_baselines
 from .models import Observation, Snapshot
 from .partitions import observations_write
-from .scoring import PERCENTILE_COLUMNS, components_mark_computed, with_percentiles
+from .scoring import PERCENTILE_COLUMNS, components_mark_computed, iter_with_percentiles
 
 # Catalog fields a record may carry; an empty value in a record keeps what we
 # had (a listing page does not carry what only the detail call returns).
@@ -85,7 +85,7 @@ _BEFORE_PERCENTILES = OBSERVATION_COLUMNS[: -len(PERCENTILE_COLUMNS)]
 
 IN_CHUNK = 5000  # ids per `IN (…)`; well under SQLite's variable limit
 # Catalog rows compared at a time (each chunk is one read of the catalog).
-CATALOG_CHUNK = 250_000
+CATALOG_CHUNK = 50_000
 BATCH = 2000
 
 _KEEP_IF_EMPTY = tuple(
@@ -341,7 +341,7 @@ def _update_models_postgresql(rows: list[tuple[int, tuple]]) -> None:
         cursor.execute(f"DROP TABLE {_CHANGES_TABLE}")
 
 
-def _insert_observations_postgresql(snapshot: Snapshot, rows: list[tuple]) -> None:
+def _insert_observations_postgresql(snapshot: Snapshot, rows: Iterable[tuple]) -> None:
     # Into a partition of its own, loaded and indexed before it is attached.
     types = [Observation._meta.get_field(c).db_type(connection) for c in OBSERVATION_COLUMNS]
     observations_write(snapshot_id=snapshot.pk, columns=OBSERVATION_COLUMNS, types=types, rows=rows)
@@ -399,7 +399,7 @@ def existing_catalog_ids(hub_ids: Sequence[str]) -> dict[str, int]:
 # --- Observations and the whole -------------------------------------------------
 
 
-def insert_observations(snapshot: Snapshot, rows: list[tuple]) -> None:
+def insert_observations(snapshot: Snapshot, rows: Iterable[tuple]) -> None:
     """Write observation rows (in OBSERVATION_COLUMNS order): COPY on PostgreSQL."""
     if connection.vendor == "postgresql":
         _insert_observations_postgresql(snapshot, rows)
@@ -448,8 +448,9 @@ def snapshot_ingest(
                     *figures(model_id, position, downloads, likes, all_time),
                 )
             )
-        rows = with_percentiles(rows, _BEFORE_PERCENTILES)
-        insert_observations(snapshot, rows)
+        # Streamed to the database as the components are appended.
+        insert_observations(snapshot, iter_with_percentiles(rows, _BEFORE_PERCENTILES))
+        del rows
         deltas_mark_computed(snapshot=snapshot, baselines=baselines)
         components_mark_computed(snapshot=snapshot)
     return IngestResult(

@@ -1,7 +1,7 @@
 """Scores: normalized components per observation, weighted by scoring profiles.
 
 Components are computed once per observation, as its snapshot is written:
-`snapshots.ingest` calls `with_percentiles` on the rows it is about to COPY
+`snapshots.ingest` calls `iter_with_percentiles` on the rows it is about to COPY
 (six sorts in Python, no second write), and `snapshot_compute_components`
 computes the same figures again over stored rows with one UPDATE (window
 functions) when a snapshot's 7-day deltas are recomputed; a test holds the
@@ -36,7 +36,7 @@ answers are cached per content generation anyway.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -121,6 +121,11 @@ def with_percentiles(rows: list[tuple], columns: Sequence[str]) -> list[tuple]:
     For ingest, before the rows are written: the same figures as
     `snapshot_compute_components`, without a second pass over the table.
     """
+    return list(iter_with_percentiles(rows, columns))
+
+
+def iter_with_percentiles(rows: list[tuple], columns: Sequence[str]) -> Iterator[tuple]:
+    """`with_percentiles`, a row at a time: a million rows are never held twice."""
     at = {name: columns.index(name) for name in columns}
 
     def column(name: str) -> list:
@@ -144,7 +149,7 @@ def with_percentiles(rows: list[tuple], columns: Sequence[str]) -> list[tuple]:
         percent_ranks(column("last_modified")),
         percent_ranks(column("trending_score")),
     )
-    return [row + extra for row, extra in zip(rows, zip(*percentiles, strict=True), strict=True)]
+    return (row + extra for row, extra in zip(rows, zip(*percentiles, strict=True), strict=True))
 
 
 def _percentile(expression: str) -> str:
