@@ -261,15 +261,16 @@ def upsert_catalog(
     aliases = provider_alias_map()
     hub_ids = list(records)
     ids: dict[str, int] = {}
-    to_create: list[tuple[str, tuple]] = []
-    to_update: list[tuple[int, tuple]] = []
-    reserved_pks: list[int] = []
-    # A slice of the catalog at a time: a million catalog rows read back as
-    # Python values would take over a gigabyte; only the changes are kept.
+    created: list[str] = []
+    updated: list[int] = []
+    # A slice of the catalog at a time, its new and changed rows written
+    # before the next is read: a million catalog rows read back or about to
+    # be written, as Python values, would take over a gigabyte.
     for start in range(0, len(hub_ids), CATALOG_CHUNK):
         chunk = hub_ids[start : start + CATALOG_CHUNK]
-        existing, reserved = lookup_catalog(chunk)
-        reserved_pks.extend(reserved)  # ascending: each chunk's come after the last's
+        existing, reserved_pks = lookup_catalog(chunk)
+        to_create: list[tuple[str, tuple]] = []
+        to_update: list[tuple[int, tuple]] = []
         for hub_id in chunk:
             values = _catalog_values(records[hub_id], aliases)
             found = existing.get(hub_id)
@@ -284,13 +285,15 @@ def upsert_catalog(
             if merged != old:
                 to_update.append((pk, merged))
         del existing
-    if connection.vendor == "postgresql":
-        ids.update(_create_models_postgresql(to_create, pks=reserved_pks, seen_at=seen_at))
-        _update_models_postgresql(to_update)
-    else:
-        ids.update(_create_models(to_create, seen_at=seen_at))
-        _update_models(to_update)
-    return ids, [hub_id for hub_id, _ in to_create], [pk for pk, _ in to_update]
+        if connection.vendor == "postgresql":
+            ids.update(_create_models_postgresql(to_create, pks=reserved_pks, seen_at=seen_at))
+            _update_models_postgresql(to_update)
+        else:
+            ids.update(_create_models(to_create, seen_at=seen_at))
+            _update_models(to_update)
+        created.extend(hub_id for hub_id, _ in to_create)
+        updated.extend(pk for pk, _ in to_update)
+    return ids, created, updated
 
 
 # --- PostgreSQL -------------------------------------------------------------
