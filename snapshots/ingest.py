@@ -15,8 +15,13 @@ rows travel as plain tuples, the catalog is read with one query taking all
 the ids in one parameter, primary keys for new models are reserved from the
 sequence in one more, new rows and observations are streamed with COPY, and
 changed rows are COPYed into a temporary table and applied with one
-`UPDATE … FROM`. Other backends (SQLite, for development and tests) take a
-generic path with the same results.
+`UPDATE … FROM`. The observations go into a fresh table that becomes the
+snapshot's partition (`snapshots.partitions`). Other backends (SQLite, for
+development and tests) take a generic path with the same results.
+
+Memory stays bounded for a whole-Hub snapshot (a million models): the
+catalog is compared and written a slice (CATALOG_CHUNK ids) at a time, and
+observation rows are streamed to COPY as their score components are added.
 """
 
 from __future__ import annotations
