@@ -33,6 +33,16 @@ It is normally empty; retirement clears a snapshot's rows there too.
 
 Retiring (`observations_retire`) drops the snapshot's partition: no batched
 DELETE, no dead rows, no vacuum.
+
+Locks. ATTACH takes SHARE UPDATE EXCLUSIVE on the table (readers go on) and
+ACCESS EXCLUSIVE on the default partition, both until the publishing
+transaction ends: a statement that names its snapshot (every page and API
+read: `snapshot_id = …` or `IN (…)`, pruned when planned) never touches the
+default partition and does not wait, but one that scans every partition
+(`EXISTS` over any snapshot's rows, as baseline look-ups do) waits for the
+publish to commit, and two snapshots published at once take turns at the
+attach. DROP of a partition locks the table briefly, in a transaction of its
+own per snapshot.
 """
 
 from __future__ import annotations
