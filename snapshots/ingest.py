@@ -456,6 +456,10 @@ def snapshot_ingest(
                     *figures(model_id, position, downloads, likes, all_time),
                 )
             )
+        # The baselines' figures are in the rows now: freed before the
+        # components' sorts (a million entries for the whole Hub).
+        baselines.day_figures.clear()
+        baselines.week_figures.clear()
         # Streamed to the database as the components are appended.
         insert_observations(snapshot, iter_with_percentiles(rows, _BEFORE_PERCENTILES))
         del rows
