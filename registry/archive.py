@@ -12,17 +12,29 @@ An archive file is one of (DESIGN.md, "Archived snapshots"):
 Timestamps inside a file keep their UTC offset; naive ones are taken as UTC.
 Which timestamp a snapshot gets (option, file field, file name) is the import
 command's decision; this module provides the pieces.
+
+A whole-Hub file holds a million records. Array and object files are split
+into their records' raw JSON first (`msgspec.Raw`: spans of the file's bytes,
+no Python objects built), and each record is decoded only when it is read,
+so validating a file never holds every record as a dict at once (with a
+million, that alone was over a gigabyte). Decoding gives exactly what
+`json.loads` gives: a record `msgspec` refuses (NaN, a lone surrogate, a
+number out of range) is decoded by `json` instead, and a file it cannot split
+takes the `json` path whole, with that module's errors.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+
+import msgspec
 
 from registry.gcpause import cyclic_gc_paused
 from registry.records import HubRecord, RecordError, parse_hub_record
@@ -59,11 +71,53 @@ class ArchiveError(ValueError):
         super().__init__(f"{self.path}{location}: {message}")
 
 
+class RawRecords(Sequence):
+    """A file's records as raw JSON objects, each decoded to a dict when read."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[msgspec.Raw]) -> None:
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [_decode_record(raw) for raw in self._raw[index]]
+        return _decode_record(self._raw[index])
+
+    def __iter__(self) -> Iterator[dict]:
+        return map(_decode_record, self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # mutable-looking, like a list
+
+    def __repr__(self) -> str:
+        return f"<RawRecords: {len(self._raw)} record(s)>"
+
+
+_decode_raw = msgspec.json.Decoder().decode
+
+
+def _decode_record(raw: msgspec.Raw) -> dict:
+    try:
+        return _decode_raw(raw)
+    except msgspec.MsgspecError:
+        # What msgspec refuses and json takes (NaN, lone surrogates, 1e400).
+        return json.loads(bytes(memoryview(raw)))
+
+
 @dataclass
 class ArchiveFile:
     path: Path
     taken_at: datetime | None
-    records: list[dict]
+    # Dicts; for array and object files a `RawRecords`, decoded as read.
+    records: Sequence[dict]
     digest: str
     format: str
     # For JSONL: the 1-based line number of each record, so errors can point at it.
@@ -140,6 +194,11 @@ def read_archive(path: str | Path) -> ArchiveFile:
     except OSError as exc:
         raise ArchiveError(path, f"cannot read file: {exc.strerror or exc}") from None
     digest = hashlib.sha256(data).hexdigest()
+    if path.suffix.lower() not in JSONL_SUFFIXES:
+        _check_utf8(path, data)
+        archive = _read_split(path, data.removeprefix(codecs.BOM_UTF8), digest)
+        if archive is not None:
+            return archive
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -181,6 +240,64 @@ def read_archive(path: str | Path) -> ArchiveFile:
             taken_at = _parse_taken_at(path, key, document[key])
             break
     return ArchiveFile(path, taken_at, records, digest, "object")
+
+
+_CHUNK = 1 << 24
+
+
+def _check_utf8(path: Path, data: bytes) -> None:
+    """Raise as `bytes.decode` would for a file that is not UTF-8, a chunk at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    view = memoryview(data)
+    for start in range(0, len(data), _CHUNK):
+        try:
+            decoder.decode(view[start : start + _CHUNK], final=start + _CHUNK >= len(data))
+        except UnicodeDecodeError:
+            break  # decoded whole below, for the exact position
+    else:
+        return
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArchiveError(path, f"not UTF-8 text (byte {exc.start})") from None
+
+
+_split_records = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_split_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+
+
+def _read_split(path: Path, data: bytes, digest: str) -> ArchiveFile | None:
+    """An array or object file, its records left raw; None: read it with `json` instead.
+
+    None for anything unusual (other shapes, a record that is not an
+    object, JSON that msgspec refuses): the `json` path then reads it, or
+    raises its usual error.
+    """
+    start = data.lstrip()[:1]
+    try:
+        with cyclic_gc_paused():
+            if start == b"[":
+                raw, taken_at, kind = _split_records(data), None, "array"
+            elif start == b"{":
+                document = _split_object(data)
+                if "models" not in document:
+                    return None
+                raw, kind = _split_records(document["models"]), "object"
+                taken_at = None
+                for key in ("fetched_at", "date"):
+                    value = (
+                        json.loads(bytes(memoryview(document[key]))) if key in document else None
+                    )
+                    if value is not None:
+                        taken_at = _parse_taken_at(path, key, value)
+                        break
+            else:
+                return None
+    except msgspec.MsgspecError:
+        return None
+    if not all(memoryview(item)[:1] == b"{" for item in raw):
+        return None
+    return ArchiveFile(path, taken_at, RawRecords(raw), digest, kind)
 
 
 def validate_records(archive: ArchiveFile) -> list[HubRecord]:

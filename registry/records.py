@@ -24,6 +24,7 @@ field at fault.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -61,6 +62,11 @@ REASONS = (
     DATE_OVERFLOW,
     DUPLICATE_ID,
 )
+
+# A whole-Hub import holds a million records at once. Their short, repeated
+# strings (tags, author, pipeline, library, license) are interned: one
+# object each instead of one per record (about 0.5 kB a record saved).
+_intern = sys.intern
 
 
 class RecordError(ValueError):
@@ -238,7 +244,7 @@ def _scan_tags(value: object) -> tuple[tuple[str, ...], str, list[tuple[str, str
                     pairs.append(("", rest))
             elif not license:
                 license = tag[8:].strip().lower()
-    return tuple(value), license, pairs
+    return tuple(map(_intern, value)), license, pairs
 
 
 def _base_models(
@@ -398,11 +404,11 @@ def parse_hub_record(raw: object) -> HubRecord:
         if type(library_name) is not str:
             library_name = _text(raw, "library_name")
         gated = get("gated")
-        gated = "" if gated is False or gated is None else _gated(raw)
+        gated = "" if gated is False or gated is None else _intern(_gated(raw))
         expanded = get("baseModels")
         record = HubRecord(
             hub_id,
-            author,
+            _intern(author),
             downloads,
             _count(raw, "downloadsAllTime"),
             likes,
@@ -410,10 +416,10 @@ def parse_hub_record(raw: object) -> HubRecord:
             parse_hub_datetime(get("lastModified"), field="lastModified"),
             parse_hub_datetime(get("createdAt"), field="createdAt"),
             sha,
-            pipeline_tag,
-            library_name,
+            _intern(pipeline_tag),
+            _intern(library_name),
             tags,
-            license,
+            _intern(license),
             _parameters(raw),
             _base_models(pairs, card, expanded) if pairs or card or expanded else (),
             private,

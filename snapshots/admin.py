@@ -4,12 +4,11 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from registry.admin import ReadOnlyAdmin
 from registry.caching import content_changed
 
-from .models import Anomaly, Crawl, Lease, Observation, ScoringProfile, Snapshot
+from .models import Anomaly, Crawl, Lease, ScoringProfile, Snapshot
 from .tasks import refresh_snapshot
 
 
@@ -26,7 +25,6 @@ class SnapshotAdmin(ReadOnlyAdmin):
         "calls",
         "quota_remaining",
         "duration_display",
-        "observations_link",
     )
     list_filter = ("status", "source", "kind")
     search_fields = ("source_name", "error")
@@ -71,19 +69,10 @@ class SnapshotAdmin(ReadOnlyAdmin):
         d = obj.duration
         return f"{d.total_seconds():.1f}s" if d is not None else "—"
 
-    @admin.display(description="observations")
-    def observations_link(self, obj: Snapshot) -> str:
-        url = reverse("admin:snapshots_observation_changelist") + f"?snapshot__id__exact={obj.pk}"
-        return format_html('<a href="{}">view</a>', url)
 
-
-@admin.register(Observation)
-class ObservationAdmin(ReadOnlyAdmin):
-    list_display = ("snapshot", "rank", "model", "downloads", "likes", "trending_score")
-    list_select_related = ("snapshot", "model")
-    search_fields = ("model__hub_id",)
-    show_full_result_count = False
-    ordering = ("-snapshot__taken_at", "rank")
+# Observations have no screen of their own: their primary key is composite
+# (snapshot, model), which the admin cannot address; a snapshot's figures are
+# read through the site and the API.
 
 
 @admin.register(Crawl)

@@ -247,9 +247,9 @@ def _update_postgresql(
     table = connection.ops.quote_name(Observation._meta.db_table)
     figures_24h = (
         "o.downloads - d.downloads, o.likes - d.likes, d.rank - o.rank, "
-        "o.downloads_all_time - d.downloads_all_time, d.id IS NULL"
+        "o.downloads_all_time - d.downloads_all_time, d.model_id IS NULL"
     )
-    figures_7d = "o.downloads - d.downloads, o.likes - d.likes, d.id IS NULL"
+    figures_7d = "o.downloads - d.downloads, o.likes - d.likes, d.model_id IS NULL"
     assignments, params = [], []
     for columns, figures, baseline, unknown in (
         (

@@ -15,8 +15,13 @@ rows travel as plain tuples, the catalog is read with one query taking all
 the ids in one parameter, primary keys for new models are reserved from the
 sequence in one more, new rows and observations are streamed with COPY, and
 changed rows are COPYed into a temporary table and applied with one
-`UPDATE … FROM`. Other backends (SQLite, for development and tests) take a
-generic path with the same results.
+`UPDATE … FROM`. The observations go into a fresh table that becomes the
+snapshot's partition (`snapshots.partitions`). Other backends (SQLite, for
+development and tests) take a generic path with the same results.
+
+Memory stays bounded for a whole-Hub snapshot (a million models): the
+catalog is compared and written a slice (CATALOG_CHUNK ids) at a time, and
+observation rows are streamed to COPY as their score components are added.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter, itemgetter
 
+import msgspec
 from django.db import connection, transaction
 from django.db.models.functions import Lower
 
@@ -37,7 +43,8 @@ from registry.records import HubRecord
 
 from .deltas import DELTA_FIELDS, deltas_mark_computed, snapshot_baselines
 from .models import Observation, Snapshot
-from .scoring import PERCENTILE_COLUMNS, components_mark_computed, with_percentiles
+from .partitions import observations_write
+from .scoring import PERCENTILE_COLUMNS, components_mark_computed, iter_with_percentiles
 
 # Catalog fields a record may carry; an empty value in a record keeps what we
 # had (a listing page does not carry what only the detail call returns).
@@ -82,6 +89,8 @@ OBSERVATION_COLUMNS = (
 _BEFORE_PERCENTILES = OBSERVATION_COLUMNS[: -len(PERCENTILE_COLUMNS)]
 
 IN_CHUNK = 5000  # ids per `IN (…)`; well under SQLite's variable limit
+# Catalog rows compared at a time (each chunk is one read of the catalog).
+CATALOG_CHUNK = 50_000
 BATCH = 2000
 
 _KEEP_IF_EMPTY = tuple(
@@ -231,7 +240,9 @@ def _lookup_catalog_postgresql(
                 [table, len(hub_ids) - len(fetched)],
             )
             reserved = sorted(row[0] for row in cursor.fetchall())
-    loads = json.loads
+    # jsonb's text is plain JSON (no NaN, no lone surrogate): msgspec reads
+    # it exactly as json would, several times faster.
+    loads = msgspec.json.decode
     rows: dict[str, tuple[int, tuple]] = {}
     for row in fetched:
         # jsonb comes as text (as Django reads it); most base_models are empty.
@@ -267,30 +278,41 @@ def upsert_catalog(
     Returns (Hub id → pk for every record, Hub ids created, pks updated).
     """
     aliases = provider_alias_map()
-    existing, reserved_pks = lookup_catalog(list(records))
+    hub_ids = list(records)
     ids: dict[str, int] = {}
-    to_create: list[tuple[str, tuple]] = []
-    to_update: list[tuple[int, tuple]] = []
-    for hub_id, record in records.items():
-        values = _catalog_values(record, aliases)
-        found = existing.get(hub_id)
-        if found is None:
-            to_create.append((hub_id, values))
-            continue
-        pk, old = found
-        ids[hub_id] = pk
-        if values == old:  # the usual case: nothing new about this model
-            continue
-        merged = _merge(old, values)
-        if merged != old:
-            to_update.append((pk, merged))
-    if connection.vendor == "postgresql":
-        ids.update(_create_models_postgresql(to_create, pks=reserved_pks, seen_at=seen_at))
-        _update_models_postgresql(to_update)
-    else:
-        ids.update(_create_models(to_create, seen_at=seen_at))
-        _update_models(to_update)
-    return ids, [hub_id for hub_id, _ in to_create], [pk for pk, _ in to_update]
+    created: list[str] = []
+    updated: list[int] = []
+    # A slice of the catalog at a time, its new and changed rows written
+    # before the next is read: a million catalog rows read back or about to
+    # be written, as Python values, would take over a gigabyte.
+    for start in range(0, len(hub_ids), CATALOG_CHUNK):
+        chunk = hub_ids[start : start + CATALOG_CHUNK]
+        existing, reserved_pks = lookup_catalog(chunk)
+        to_create: list[tuple[str, tuple]] = []
+        to_update: list[tuple[int, tuple]] = []
+        for hub_id in chunk:
+            values = _catalog_values(records[hub_id], aliases)
+            found = existing.get(hub_id)
+            if found is None:
+                to_create.append((hub_id, values))
+                continue
+            pk, old = found
+            ids[hub_id] = pk
+            if values == old:  # the usual case: nothing new about this model
+                continue
+            merged = _merge(old, values)
+            if merged != old:
+                to_update.append((pk, merged))
+        del existing
+        if connection.vendor == "postgresql":
+            ids.update(_create_models_postgresql(to_create, pks=reserved_pks, seen_at=seen_at))
+            _update_models_postgresql(to_update)
+        else:
+            ids.update(_create_models(to_create, seen_at=seen_at))
+            _update_models(to_update)
+        created.extend(hub_id for hub_id, _ in to_create)
+        updated.extend(pk for pk, _ in to_update)
+    return ids, created, updated
 
 
 # --- PostgreSQL -------------------------------------------------------------
@@ -341,15 +363,10 @@ def _update_models_postgresql(rows: list[tuple[int, tuple]]) -> None:
         cursor.execute(f"DROP TABLE {_CHANGES_TABLE}")
 
 
-def _insert_observations_postgresql(rows: list[tuple]) -> None:
-    # Binary COPY: the server parses no text for these numbers and times.
-    table = Observation._meta.db_table
+def _insert_observations_postgresql(snapshot: Snapshot, rows: Iterable[tuple]) -> None:
+    # Into a partition of its own, loaded and indexed before it is attached.
     types = [Observation._meta.get_field(c).db_type(connection) for c in OBSERVATION_COLUMNS]
-    sql = f"COPY {table} ({', '.join(OBSERVATION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-    with connection.cursor() as cursor, cursor.copy(sql) as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
+    observations_write(snapshot_id=snapshot.pk, columns=OBSERVATION_COLUMNS, types=types, rows=rows)
 
 
 # --- Other backends -----------------------------------------------------------
@@ -404,10 +421,10 @@ def existing_catalog_ids(hub_ids: Sequence[str]) -> dict[str, int]:
 # --- Observations and the whole -------------------------------------------------
 
 
-def insert_observations(snapshot: Snapshot, rows: list[tuple]) -> None:
+def insert_observations(snapshot: Snapshot, rows: Iterable[tuple]) -> None:
     """Write observation rows (in OBSERVATION_COLUMNS order): COPY on PostgreSQL."""
     if connection.vendor == "postgresql":
-        _insert_observations_postgresql(rows)
+        _insert_observations_postgresql(snapshot, rows)
         return
     Observation.objects.bulk_create(
         (Observation(**dict(zip(OBSERVATION_COLUMNS, row, strict=True))) for row in rows),
@@ -453,8 +470,13 @@ def snapshot_ingest(
                     *figures(model_id, position, downloads, likes, all_time),
                 )
             )
-        rows = with_percentiles(rows, _BEFORE_PERCENTILES)
-        insert_observations(snapshot, rows)
+        # The baselines' figures are in the rows now: freed before the
+        # components' sorts (a million entries for the whole Hub).
+        baselines.day_figures.clear()
+        baselines.week_figures.clear()
+        # Streamed to the database as the components are appended.
+        insert_observations(snapshot, iter_with_percentiles(rows, _BEFORE_PERCENTILES))
+        del rows
         deltas_mark_computed(snapshot=snapshot, baselines=baselines)
         components_mark_computed(snapshot=snapshot)
     return IngestResult(

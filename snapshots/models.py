@@ -10,6 +10,13 @@ from django.db.models import Q
 from registry.models import Family, HubModel
 
 
+class RealField(models.FloatField):
+    """A single-precision float (`real`, four bytes) where a double is more than enough."""
+
+    def db_type(self, connection):
+        return "real"
+
+
 class SnapshotQuerySet(models.QuerySet):
     def visible(self) -> SnapshotQuerySet:
         """Snapshots readers may see: only complete ones (atomic publish), of any kind."""
@@ -133,14 +140,44 @@ class Snapshot(models.Model):
         return self.status == self.Status.COMPLETE
 
 
-class Observation(models.Model):
-    """One model's metrics in one snapshot."""
+class Int32ForeignKey(models.ForeignKey):
+    """A foreign key stored as a 32-bit integer, whatever the target's key type.
 
-    # No index of its own: the unique (snapshot, model) constraint leads with it.
-    snapshot = models.ForeignKey(
+    Observations are the one table with a row per model per snapshot; half
+    of their primary key is the model's id. Catalog and snapshot ids stay far
+    below 2^31 (two billion models, or a snapshot every hour for 245,000
+    years), so four bytes hold them: a PostgreSQL `integer` compares with the
+    `bigint` it references, and the foreign key holds.
+    """
+
+    def db_type(self, connection):
+        return "integer"
+
+    def rel_db_type(self, connection):
+        return "integer"
+
+
+class Observation(models.Model):
+    """One model's metrics in one snapshot.
+
+    Narrow on purpose (DESIGN.md, "Observations and their partitions"): no
+    surrogate id, the primary key is (snapshot, model); both keys are 32-bit;
+    the score components are single precision (`real`: 24 bits of mantissa,
+    far finer than a percentile of a few million models needs). Counts stay
+    64-bit. On PostgreSQL the table is partitioned by snapshot (see
+    `snapshots.partitions`); elsewhere it is a plain table.
+    """
+
+    # Model first: the key also serves a model's history across snapshots,
+    # and a snapshot's rows are reached through the (snapshot, rank) index
+    # (on PostgreSQL, through its partition).
+    pk = models.CompositePrimaryKey("model", "snapshot")
+    snapshot = Int32ForeignKey(
         Snapshot, on_delete=models.CASCADE, related_name="observations", db_index=False
     )
-    model = models.ForeignKey(HubModel, on_delete=models.CASCADE, related_name="observations")
+    model = Int32ForeignKey(
+        HubModel, on_delete=models.CASCADE, related_name="observations", db_index=False
+    )
     rank = models.PositiveIntegerField(
         null=True, blank=True, help_text="By 30-day downloads, then likes, then id."
     )
@@ -149,6 +186,7 @@ class Observation(models.Model):
     # Every count is 64-bit: the Hub's figures can pass 2^31 (likes included).
     likes = models.BigIntegerField(null=True, blank=True)
     trending_score = models.FloatField(null=True, blank=True)
+    # The revision this snapshot saw (the catalog keeps only the latest).
     last_modified = models.DateTimeField(null=True, blank=True)
     # Computed once, as the snapshot's observations are written (snapshots.ingest,
     # with snapshots.deltas for recomputes). Null means unknown (no baseline
@@ -171,17 +209,14 @@ class Observation(models.Model):
     )
     # Score components (snapshots.scoring): percentiles within the snapshot,
     # 0 to 1, computed once as the snapshot is written; null: figure unknown.
-    pct_downloads = models.FloatField(null=True, blank=True)
-    pct_likes = models.FloatField(null=True, blank=True)
-    pct_downloads_growth = models.FloatField(null=True, blank=True)
-    pct_likes_growth = models.FloatField(null=True, blank=True)
-    pct_recency = models.FloatField(null=True, blank=True)
-    pct_trending = models.FloatField(null=True, blank=True)
+    pct_downloads = RealField(null=True, blank=True)
+    pct_likes = RealField(null=True, blank=True)
+    pct_downloads_growth = RealField(null=True, blank=True)
+    pct_likes_growth = RealField(null=True, blank=True)
+    pct_recency = RealField(null=True, blank=True)
+    pct_trending = RealField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["snapshot", "model"], name="observation_unique"),
-        ]
         indexes = [models.Index(fields=["snapshot", "rank"], name="observation_snapshot_rank")]
 
     def __str__(self) -> str:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from .daily import daily_history_from_snapshot
 from .models import DailyObservation, Observation, Snapshot
+from .partitions import observations_retire
 
 logger = logging.getLogger("modelboard.retention")
 
@@ -82,7 +83,7 @@ def observations_prune(
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> PruneResult:
-    """Delete observations of old snapshots, and daily history past its retention.
+    """Retire observations of old snapshots, and daily history past its retention.
 
     Observations go when their snapshot was taken more than `older_than_days`
     (default OBSERVATION_RETENTION_DAYS) before `now`; the snapshot rows stay.
@@ -94,6 +95,10 @@ def observations_prune(
     when its day is more than `daily_older_than_days` (default
     DAILY_HISTORY_DAYS; 0 keeps it forever) before today. With `dry_run`,
     only counts.
+
+    Observations are retired a snapshot at a time (`observations_retire`):
+    on PostgreSQL the snapshot's partition is dropped, never DELETEd in
+    batches; elsewhere its rows are deleted.
     """
     now = now or timezone.now()
     if older_than_days is None:
@@ -126,7 +131,9 @@ def observations_prune(
     rolled_up = daily_history_rollup(snapshot_ids=stale)
     observations = 0
     for pk in stale:
-        observations += _delete_in_batches(Observation.objects.filter(snapshot_id=pk))
+        # A whole snapshot at a time: on PostgreSQL its partition is dropped.
+        with transaction.atomic():
+            observations += observations_retire(snapshot_id=pk)
     daily = _delete_in_batches(old_daily)
     logger.info(
         "pruned %d observation(s) of %d snapshot(s) before %s (%d daily row(s) written), "

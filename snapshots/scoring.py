@@ -1,7 +1,7 @@
 """Scores: normalized components per observation, weighted by scoring profiles.
 
 Components are computed once per observation, as its snapshot is written:
-`snapshots.ingest` calls `with_percentiles` on the rows it is about to COPY
+`snapshots.ingest` calls `iter_with_percentiles` on the rows it is about to COPY
 (six sorts in Python, no second write), and `snapshot_compute_components`
 computes the same figures again over stored rows with one UPDATE (window
 functions) when a snapshot's 7-day deltas are recomputed; a test holds the
@@ -36,7 +36,7 @@ answers are cached per content generation anyway.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -121,6 +121,11 @@ def with_percentiles(rows: list[tuple], columns: Sequence[str]) -> list[tuple]:
     For ingest, before the rows are written: the same figures as
     `snapshot_compute_components`, without a second pass over the table.
     """
+    return list(iter_with_percentiles(rows, columns))
+
+
+def iter_with_percentiles(rows: list[tuple], columns: Sequence[str]) -> Iterator[tuple]:
+    """`with_percentiles`, a row at a time: a million rows are never held twice."""
     at = {name: columns.index(name) for name in columns}
 
     def column(name: str) -> list:
@@ -144,7 +149,7 @@ def with_percentiles(rows: list[tuple], columns: Sequence[str]) -> list[tuple]:
         percent_ranks(column("last_modified")),
         percent_ranks(column("trending_score")),
     )
-    return [row + extra for row, extra in zip(rows, zip(*percentiles, strict=True), strict=True)]
+    return (row + extra for row, extra in zip(rows, zip(*percentiles, strict=True), strict=True))
 
 
 def _percentile(expression: str) -> str:
@@ -161,13 +166,13 @@ def _components_sql() -> str:
     table = quote(Observation._meta.db_table)
     growth = "delta_{name}_7d * 1.0 / {greatest}({name} - delta_{name}_7d, {floor})".format
     source = (
-        "SELECT id, downloads, likes, last_modified, trending_score, "
+        "SELECT model_id, downloads, likes, last_modified, trending_score, "
         f"{growth(name='downloads', greatest=greatest, floor=DOWNLOADS_GROWTH_FLOOR)} AS dg, "
         f"{growth(name='likes', greatest=greatest, floor=LIKES_GROWTH_FLOOR)} AS lg "
         f"FROM {table} WHERE snapshot_id = %s"
     )
     ranked = (
-        f"SELECT id, {_percentile('downloads')} AS p1, {_percentile('likes')} AS p2, "
+        f"SELECT model_id, {_percentile('downloads')} AS p1, {_percentile('likes')} AS p2, "
         f"{_percentile('dg')} AS p3, {_percentile('lg')} AS p4, "
         f"{_percentile('last_modified')} AS p5, {_percentile('trending_score')} AS p6 "
         f"FROM ({source}) AS s"
@@ -175,7 +180,12 @@ def _components_sql() -> str:
     assignments = ", ".join(
         f"{column} = r.p{n}" for n, column in enumerate(PERCENTILE_COLUMNS, start=1)
     )
-    return f"UPDATE {table} SET {assignments} FROM ({ranked}) AS r WHERE {table}.id = r.id"
+    # Rows are keyed by (model, snapshot): the snapshot is named again so the
+    # UPDATE reaches its rows (on PostgreSQL, its partition) only.
+    return (
+        f"UPDATE {table} SET {assignments} FROM ({ranked}) AS r "
+        f"WHERE {table}.snapshot_id = %s AND {table}.model_id = r.model_id"
+    )
 
 
 def components_mark_computed(*, snapshot: Snapshot) -> None:
@@ -192,7 +202,7 @@ def snapshot_compute_components(*, snapshot: Snapshot) -> int:
     the rows updated.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_components_sql(), [snapshot.pk])
+        cursor.execute(_components_sql(), [snapshot.pk, snapshot.pk])
         updated = max(cursor.rowcount, 0)
     components_mark_computed(snapshot=snapshot)
     return updated

@@ -45,6 +45,30 @@ def test_it_reads_a_bare_array(tmp_path):
     assert archive.digest == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_records_of_a_big_file_stay_raw_json_until_read(tmp_path):
+    # Array and object files are split into raw records, decoded one by one
+    # as validation reads them: never a dict for every record at once.
+    path = write(tmp_path, "snap.json", {"fetched_at": "2026-03-02T12:17:14Z", "models": RECORDS})
+    archive = read_archive(path)
+    assert type(archive.records).__name__ == "RawRecords"
+    assert len(archive.records) == 2
+    assert archive.records[1] == RECORDS[1]
+    assert [r.hub_id for r in validate_records(archive)] == ["Qwen/Qwen3-8B", "org/other"]
+
+
+def test_a_record_msgspec_refuses_is_decoded_as_json_decodes_it(tmp_path):
+    # NaN and a lone surrogate: json takes them; the record parser then judges.
+    path = write(
+        tmp_path,
+        "snap.json",
+        '[{"id": "a/nan", "trendingScore": NaN}, {"id": "a/s", "author": "\\ud800x"}]',
+    )
+    archive = read_archive(path)
+    assert archive.records[1] == {"id": "a/s", "author": "\ud800x"}
+    with pytest.raises(ArchiveError, match="record 0.*'trendingScore' must be a finite number"):
+        validate_records(archive)
+
+
 def test_it_reads_an_object_with_fetched_at(tmp_path):
     path = write(
         tmp_path,

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -380,3 +381,16 @@ def test_it_keeps_unicode_text_and_reads_an_over_long_card_license_leniently():
         }
     )
     assert (record.author, record.license, record.hub_tags[-1]) == ("日本", "mit", "😀")
+
+
+def test_repeated_short_strings_are_one_object_across_records():
+    # A million records are held at once by an import: the strings they
+    # repeat are interned, equal values unchanged. Decoded apart, as from a file.
+    text = '{"id": "a/%s", "author": "orga", "tags": ["text-generation"], "pipeline_tag": "t2"}'
+    first = parse_hub_record(json.loads(text % "x"))
+    second = parse_hub_record(json.loads(text % "y"))
+    assert first.hub_tags == ("text-generation",)
+    assert first.hub_tags[0] is second.hub_tags[0]
+    assert first.author == "orga"
+    assert first.author is second.author
+    assert first.pipeline_tag is second.pipeline_tag

@@ -14,6 +14,7 @@ oldest first.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
@@ -78,6 +79,8 @@ class Command(BaseCommand):
             try:
                 archive = read_archive(path)
                 records = validate_records(archive)
+                # Checked and parsed: the raw records are not needed again.
+                archive = replace(archive, records=())
             except ArchiveError as exc:
                 errors.append(str(exc))
                 continue
