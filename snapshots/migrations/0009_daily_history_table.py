@@ -9,6 +9,8 @@ fills it, and the rows of the days still held as observations.
 import django.db.models.deletion
 from django.db import migrations, models
 
+import snapshots.models
+
 COLUMNS = "model_id, day, snapshot_id, downloads, downloads_all_time, likes, trending_score"
 
 
@@ -73,7 +75,7 @@ class Migration(migrations.Migration):
                 ("trending_score", models.FloatField(blank=True, null=True)),
                 (
                     "model",
-                    models.ForeignKey(
+                    snapshots.models.Int32ForeignKey(
                         db_constraint=False,
                         db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
@@ -83,7 +85,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "snapshot",
-                    models.ForeignKey(
+                    snapshots.models.Int32ForeignKey(
                         blank=True,
                         db_constraint=False,
                         db_index=False,
@@ -95,9 +97,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            options={
-                "indexes": [models.Index(fields=["day"], name="daily_history_day")],
-            },
         ),
         migrations.RunPython(copy_rows, migrations.RunPython.noop),
         migrations.DeleteModel(name="DailyObservation"),
@@ -105,7 +104,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="dailyobservation",
             name="model",
-            field=models.ForeignKey(
+            field=snapshots.models.Int32ForeignKey(
                 db_constraint=False,
                 db_index=False,
                 on_delete=django.db.models.deletion.CASCADE,
