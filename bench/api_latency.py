@@ -59,6 +59,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench_keys import bench_keys
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 TARGET_P99_MS = 10.0
@@ -515,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         "PYTHONUNBUFFERED": "1",
         "RATE_LIMIT_ENABLED": "0" if args.no_rate_limit else "1",
         # Production settings, spoken to over plain HTTP as nginx would after TLS.
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-key-never-serve-with-it"),
+        **bench_keys(),
         "SECURE_SSL_REDIRECT": "0",
     }
     settings_dir = tempfile.mkdtemp(prefix="bench-api-")

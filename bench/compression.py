@@ -33,6 +33,8 @@ import time
 import warnings
 from pathlib import Path
 
+from bench_keys import bench_keys
+
 REPO = Path(__file__).resolve().parents[1]
 ENCODINGS = ("zstd", "br", "gzip")
 
@@ -50,7 +52,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
     os.environ.setdefault("MODELBOARD_LOG_LEVEL", "WARNING")
     # Production settings (DEBUG off) over plain HTTP: a key, and no HTTPS redirect.
-    os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
+    bench_keys()
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     warnings.filterwarnings("ignore", "No directory at")  # no collectstatic needed here
     sys.path.insert(0, str(REPO))

@@ -32,7 +32,10 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 from urllib.parse import urlsplit
+
+from bench_keys import bench_keys
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GENERATOR = REPO.parent / "shared" / "tools" / "make_hub_day.py"
@@ -53,10 +56,11 @@ def make_day(generator: Path, out: Path, models: int, day: int) -> list[dict]:
 
 def crawl_day(hub, day: int) -> dict:
     from django.db import connection
+    from django.utils import timezone
 
     from registry.hub import HubClient
     from snapshots.crawl import crawl_run
-    from snapshots.models import Crawl, CrawlPage
+    from snapshots.models import CrawlPage
 
     marks: dict[str, float] = {}
 
@@ -70,14 +74,17 @@ def crawl_day(hub, day: int) -> dict:
 
     client = HubClient(endpoint=hub.url, sleep=lambda s: None)
     started, started_cpu = time.perf_counter(), time.process_time()
-    outcome = crawl_run(client=client, call_budget=10**6, on_progress=progress)
+    # Each generated day is crawled on its own UTC day (the clock shifted, still
+    # running), so its rows land in a day of their own, as in production.
+    real_now = timezone.now
+    shift = START + timedelta(days=day) - real_now()
+    with mock.patch("django.utils.timezone.now", lambda: real_now() + shift):
+        outcome = crawl_run(client=client, call_budget=10**6, on_progress=progress)
     finished, finished_cpu = time.perf_counter(), time.process_time()
     assert outcome.outcome == "published", outcome.crawl.error
     crawl = outcome.crawl
     listing = marks["publishing"] - started
     publish = finished - marks["publishing"]
-    # The next day's crawl is a new one: file this one under its own day.
-    Crawl.objects.filter(pk=crawl.pk).update(day=(START + timedelta(days=day)).date())
     return {
         "day": day,
         "pages": crawl.pages_done,
@@ -114,6 +121,36 @@ def profile_last_publish(days: int) -> None:
     crawl.crawl_publish = profiled
 
 
+def database_bytes() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        return cursor.fetchone()[0]
+
+
+def vacuum_staging() -> None:
+    from django.db import connection
+
+    from snapshots.models import CrawlPage
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {CrawlPage._meta.db_table}")
+
+
+def daily_row_bytes() -> float:
+    from django.db import connection
+
+    from snapshots.models import DailyObservation
+
+    table = DailyObservation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {table}")
+        cursor.execute(f"SELECT pg_total_relation_size('{table}'), count(*) FROM {table}")
+        size, count = cursor.fetchone()
+    return size / max(count, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=100_000)
@@ -141,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute(f'CREATE DATABASE "{scratch}"')
     os.environ["DATABASE_URL"] = urlsplit(url)._replace(path=f"/{scratch}").geturl()
     os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
+    bench_keys()
     os.environ.setdefault("MODELBOARD_LOG_LEVEL", "WARNING")
     os.environ["CRAWL_QUOTA_RESERVE"] = "0"
     sys.path.insert(0, str(REPO))
@@ -159,15 +197,23 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="modelboard-crawlbench-") as tmp:
             for day in range(args.days):
                 records = make_day(args.generator, Path(tmp) / f"d{day}.json", args.models, day)
+                before = database_bytes()
                 with ReplayHub(records, quota=10**7) as hub:
                     del records
                     rows.append(crawl_day(hub, day))
+                # The day's cost on disk: what the database grew by (the staged
+                # pages, deleted at publish, are reused by the next day once
+                # vacuumed), and the daily table's own bytes per row.
+                vacuum_staging()
+                rows[-1]["growth_per_model"] = (database_bytes() - before) / args.models
+                rows[-1]["daily_row_bytes"] = daily_row_bytes()
                 print(
                     "day {day}: {pages} pages, {models:,} models; listing {listing_s:.1f}s "
                     "({pages_per_s:.1f} pages/s; CPU {listing_cpu_s:.1f}s), staged "
                     "{staged_mb:.1f} MB; publish {publish_s:.1f}s ({models_per_s:,.0f} "
                     "models/s; CPU {publish_cpu_s:.1f}s); peak RSS "
-                    "{peak_rss_mb:.0f} MB".format(**rows[-1]),
+                    "{peak_rss_mb:.0f} MB; database +{growth_per_model:,.0f} B/model; "
+                    "daily table {daily_row_bytes:,.0f} B/row with its index".format(**rows[-1]),
                     flush=True,
                 )
     finally:

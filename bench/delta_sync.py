@@ -44,6 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench_keys import bench_keys
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.03
 PAGE_SIZE = 500
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
         os.environ["MODELBOARD_LOG_LEVEL"] = "WARNING"
         # Production settings (DEBUG off) over plain HTTP: a key, and no HTTPS redirect.
-        os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
+        bench_keys()
         os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
         warnings.filterwarnings("ignore", message="No directory at")
         try:

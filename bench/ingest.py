@@ -41,6 +41,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench_keys import bench_keys
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_PER_SECOND = 20_000
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -511,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
         os.environ.setdefault("MODELBOARD_LOG_LEVEL", "WARNING")  # keep the table readable
         # Production settings (DEBUG off, which would keep every query) need a key.
-        os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
+        bench_keys()
         sys.path.insert(0, str(REPO))
         try:
             import django

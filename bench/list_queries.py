@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import ingest  # noqa: E402  (bench/ingest.py: the generator and scratch databases)
+from bench_keys import bench_keys  # noqa: E402
 
 SORTS = (
     "rank",
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "registry.settings"
     os.environ.setdefault("MODELBOARD_LOG_LEVEL", "WARNING")
     # Production settings (DEBUG off) over plain HTTP: a key, and no HTTPS redirect.
-    os.environ.setdefault("SECRET_KEY", "bench-only-key-never-serve-with-it")
+    bench_keys()
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     os.environ.pop("REDIS_URL", None)  # in-process cache, and it is switched off below
     try:

@@ -43,6 +43,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench_keys import bench_keys
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GENERATOR = REPO.parent / "shared" / "tools" / "make_hub_day.py"
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -306,6 +308,7 @@ def run(options: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    bench_keys()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=1_000_000, help="Models a day (N).")
     parser.add_argument("--days", type=int, default=2, help="Consecutive days to import.")

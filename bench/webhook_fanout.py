@@ -41,6 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench_keys import bench_keys
+
 REPO = Path(__file__).resolve().parents[1]
 QUEUES = ("webhooks_priority", "webhooks")
 
@@ -370,8 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         # Production settings need keys of their own; a throwaway pair for the run.
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-key-not-for-serving",
-        "WEBHOOK_SECRET_KEYS": os.environ.get("WEBHOOK_SECRET_KEYS") or _fernet_key(),
+        **bench_keys(),
         "WEBHOOK_REQUIRE_HTTPS": "0",
         "LOG_LEVEL": "WARNING",
         "MODELBOARD_LOG_LEVEL": "ERROR",
@@ -413,12 +414,6 @@ def main(argv: list[str] | None = None) -> int:
         admin_execute(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         print(f"worker logs: {logs}")
     return 0
-
-
-def _fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
-    return Fernet.generate_key().decode()
 
 
 def _empty_queues(redis_url: str) -> None:
