@@ -192,3 +192,30 @@ def test_check_deploy_reports_nothing_in_the_production_environment():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "System check identified no issues (0 silenced)."
     assert "WARNING" not in out.stderr
+
+
+def manage(*args: str, **env) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh interpreter with only `env` of ours set."""
+    clean = {k: v for k, v in os.environ.items() if k not in OURS}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_manage_py_on_a_bare_checkout_is_development():
+    out = manage("makemigrations", "--check", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "No changes detected" in out.stdout
+
+
+@pytest.mark.slow
+def test_manage_py_with_a_database_url_is_production_and_wants_a_key(tmp_path):
+    out = manage("check", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert out.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is not set" in out.stderr
