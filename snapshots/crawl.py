@@ -52,7 +52,7 @@ from django.utils import timezone
 from registry.caching import content_changed
 from registry.families import families_assign
 from registry.gcpause import cyclic_gc_paused
-from registry.hub import BudgetExhausted, CallBudget, HubClient, HubError, RateLimited
+from registry.hub import BudgetExhausted, HubClient, HubError, RateLimited
 from registry.metrics import observe_crawl, observe_skipped
 from registry.records import HubRecord, RecordError, parse_hub_record
 from tagging.services import tags_apply
@@ -61,7 +61,7 @@ from .daily import daily_rows_write
 from .ingest import upsert_catalog
 from .leases import LeaseHeld, LeaseLost, lease_acquire, lease_release, lease_renew
 from .models import Crawl, CrawlPage, Snapshot
-from .services import LISTING_EXPAND, hub_client_from_settings
+from .services import LISTING_EXPAND, hub_client_for_run
 from .skips import SkippedRecords
 
 logger = logging.getLogger("modelboard.crawl")
@@ -196,12 +196,10 @@ def crawl_run(
     next run. With `resume_only`, a run never starts a new crawl. Raises
     CrawlInProgress when another run holds the lease.
     """
-    budget_limit = settings.CRAWL_CALL_BUDGET if call_budget is None else call_budget
-    budget = CallBudget(budget_limit)
-    if client is None:
-        client = hub_client_from_settings(budget=budget)
-    else:
-        client.budget = budget
+    client = hub_client_for_run(
+        client=client,
+        call_budget=settings.CRAWL_CALL_BUDGET if call_budget is None else call_budget,
+    )
     report = on_progress or (lambda progress: None)
     try:
         lease = lease_acquire(name=CRAWL_LEASE, ttl_seconds=settings.CRAWL_LEASE_SECONDS)

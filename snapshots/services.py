@@ -234,6 +234,18 @@ def hub_client_from_settings(*, budget: CallBudget) -> HubClient:
     )
 
 
+def hub_client_for_run(*, client: HubClient | None, call_budget: int | None) -> HubClient:
+    """The Hub client a run uses, under a fresh call budget of its own.
+
+    The given client (tests, the demo, benches) or one from settings.
+    """
+    budget = CallBudget(call_budget)
+    if client is None:
+        return hub_client_from_settings(budget=budget)
+    client.budget = budget
+    return client
+
+
 def _abandon_stale_runs(*, now: datetime) -> int:
     """Runs left `running` by a worker that died: record them as failed."""
     return Snapshot.objects.filter(
@@ -279,11 +291,7 @@ def snapshot_refresh(
     is published. Raises RefreshInProgress if another refresh holds the lease.
     """
     budget_limit = settings.REFRESH_CALL_BUDGET if call_budget is None else call_budget
-    budget = CallBudget(budget_limit)
-    if client is None:
-        client = hub_client_from_settings(budget=budget)
-    else:
-        client.budget = budget
+    client = hub_client_for_run(client=client, call_budget=budget_limit)
     try:
         lease = lease_acquire(name=REFRESH_LEASE, ttl_seconds=settings.REFRESH_LEASE_SECONDS)
     except LeaseHeld as exc:
